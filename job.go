@@ -1,0 +1,204 @@
+package apistream
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Mode is how a job reads its upstream.
+type Mode string
+
+// ModePoll requests the URL every interval.
+const ModePoll Mode = "poll"
+
+// Limits on job definitions.
+const (
+	MinInterval    = time.Second
+	MaxInterval    = 24 * time.Hour
+	MinTimeout     = 100 * time.Millisecond
+	MaxTimeout     = 10 * time.Minute
+	MaxJobBodySize = 1 << 20
+	MaxNameLength  = 100
+)
+
+// JobSpec is what a user says about a job: what to request, how often, and how to react to failure.
+// It is the part of a job that POST and PATCH /v1/jobs accept.
+type JobSpec struct {
+	Name    string            `json:"name"`
+	URL     string            `json:"url"`
+	Method  string            `json:"method"`
+	Headers map[string]string `json:"headers"`
+	// SecretHeaders names headers, besides the well-known credentials, whose values are redacted.
+	SecretHeaders []string `json:"secret_headers,omitempty"`
+	Body          string   `json:"body,omitempty"`
+	Interval      Duration `json:"interval"`
+	Timeout       Duration `json:"timeout"`
+	Mode          Mode     `json:"mode"`
+	// MaxFailures consecutive failed runs fail the job.
+	MaxFailures int `json:"max_failures"`
+	// Retry restarts a failed job automatically after a back-off.
+	Retry bool `json:"retry"`
+	// BackoffMax caps the exponential back-off after failed runs.
+	BackoffMax Duration `json:"backoff_max"`
+}
+
+// DefaultJobSpec returns a spec holding every default; decoding user input onto it fills the rest.
+func DefaultJobSpec() JobSpec {
+	return JobSpec{
+		Method:      "GET",
+		Headers:     map[string]string{},
+		Interval:    Duration(60 * time.Second),
+		Timeout:     Duration(10 * time.Second),
+		Mode:        ModePoll,
+		MaxFailures: 5,
+		Retry:       true,
+		BackoffMax:  Duration(5 * time.Minute),
+	}
+}
+
+// Job is a registered job: its spec and its status.
+type Job struct {
+	ID int64 `json:"id"`
+	JobSpec
+
+	State          State     `json:"state"`
+	StateChangedAt time.Time `json:"state_changed_at"`
+	StateReason    string    `json:"state_reason"`
+
+	LastRunAt           *time.Time `json:"last_run_at"`
+	NextRunAt           *time.Time `json:"next_run_at"`
+	LastHTTPStatus      int        `json:"last_http_status"`
+	LastError           string     `json:"last_error"`
+	LastErrorCode       string     `json:"last_error_code"`
+	ConsecutiveFailures int        `json:"consecutive_failures"`
+	RunsTotal           int64      `json:"runs_total"`
+	RunsFailed          int64      `json:"runs_failed"`
+	BytesReceivedTotal  int64      `json:"bytes_received_total"`
+
+	// LastSHA256 is the hash of the last response body received, to tell whether the next one changed.
+	LastSHA256 string `json:"last_sha256"`
+	// ETag and LastModified are the validators of the last response, sent back on the next request.
+	ETag         string `json:"etag,omitempty"`
+	LastModified string `json:"last_modified,omitempty"`
+
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+var methods = map[string]bool{"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true, "OPTIONS": true}
+
+// Validate checks a spec and names the first field that is wrong.
+func (s *JobSpec) Validate() error {
+	switch {
+	case s.Name == "":
+		return Invalidf("name", "name is required")
+	case len(s.Name) > MaxNameLength:
+		return Invalidf("name", "name is longer than %d characters", MaxNameLength)
+	case !nameRE.MatchString(s.Name):
+		return Invalidf("name", "name may hold only letters, digits, '.', '_' and '-', and must start with a letter or digit")
+	case isDigits(s.Name):
+		return Invalidf("name", "name cannot be all digits: it would read as a job id")
+	}
+	if err := ValidateURL(s.URL); err != nil {
+		return err
+	}
+	s.Method = strings.ToUpper(s.Method)
+	if !methods[s.Method] {
+		return Invalidf("method", "method %q is not one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", s.Method)
+	}
+	for k, v := range s.Headers {
+		if !validHeaderName(k) {
+			return Invalidf("headers", "header name %q is not a valid HTTP header name", k)
+		}
+		if strings.ContainsAny(v, "\r\n\x00") {
+			return Invalidf("headers", "header %q has a value with CR, LF or NUL", k)
+		}
+	}
+	for _, k := range s.SecretHeaders {
+		if !validHeaderName(k) {
+			return Invalidf("secret_headers", "header name %q is not a valid HTTP header name", k)
+		}
+	}
+	if len(s.Body) > MaxJobBodySize {
+		return Invalidf("body", "body is larger than %d bytes", MaxJobBodySize)
+	}
+	if d := time.Duration(s.Interval); d < MinInterval || d > MaxInterval {
+		return Invalidf("interval", "interval %s is outside %s to %s", d, MinInterval, MaxInterval)
+	}
+	if d := time.Duration(s.Timeout); d < MinTimeout || d > MaxTimeout {
+		return Invalidf("timeout", "timeout %s is outside %s to %s", d, MinTimeout, MaxTimeout)
+	}
+	if s.Mode != ModePoll {
+		return Invalidf("mode", "mode %q is not supported; use \"poll\"", s.Mode)
+	}
+	if s.MaxFailures < 1 || s.MaxFailures > 1000 {
+		return Invalidf("max_failures", "max_failures %d is outside 1 to 1000", s.MaxFailures)
+	}
+	if d := time.Duration(s.BackoffMax); d < time.Second || d > MaxInterval {
+		return Invalidf("backoff_max", "backoff_max %s is outside 1s to 24h", d)
+	}
+	return nil
+}
+
+// ValidateURL checks that raw is an absolute http or https URL with a host.
+func ValidateURL(raw string) error {
+	if raw == "" {
+		return Invalidf("url", "url is required")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return Invalidf("url", "url %q does not parse: %v", raw, unwrapURLError(err))
+	}
+	if !u.IsAbs() {
+		return Invalidf("url", "url %q is relative; give scheme and host, e.g. https://api.example.com/v1", raw)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return Invalidf("url", "url scheme %q is not allowed; use http or https", u.Scheme)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return Invalidf("url", "url %q has no host", raw)
+	}
+	if u.User != nil {
+		return Invalidf("url", "url must not hold credentials; send them in a header marked secret")
+	}
+	return nil
+}
+
+func unwrapURLError(err error) error {
+	if ue, ok := err.(*url.Error); ok {
+		return ue.Err
+	}
+	return err
+}
+
+func isDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// validHeaderName reports whether k is an RFC 9110 token.
+func validHeaderName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// Ref returns how to address a job in messages: its name, with the id.
+func (j *Job) Ref() string { return fmt.Sprintf("%s (%d)", j.Name, j.ID) }

@@ -1,0 +1,62 @@
+package apistream
+
+import "time"
+
+// Codes of failed runs, in Run.ErrorCode and Job.LastErrorCode.
+const (
+	RunErrTimeout         = "timeout"          // the upstream did not answer within the job's timeout
+	RunErrConnect         = "connect"          // the connection could not be made (refused, reset, DNS)
+	RunErrForbiddenTarget = "forbidden_target" // the target resolved to an address the access policy refuses
+	RunErrHTTPStatus      = "http_status"      // the upstream answered with a status that is not 2xx or 304
+	RunErrTooLarge        = "too_large"        // the body exceeded the cap
+	RunErrTooManyRedirect = "too_many_redirects"
+	RunErrBadResponse     = "bad_response" // the response broke the protocol (e.g. a broken chunked body)
+	RunErrCanceled        = "canceled"     // the run was abandoned (job stopped, server shutting down)
+	RunErrInvalid         = "invalid"      // the request could not be built from the job
+)
+
+// Run is one execution of a job: the request sent, the response received, and what went wrong.
+type Run struct {
+	ID          int64        `json:"id"`
+	JobID       int64        `json:"job_id"`
+	ScheduledAt time.Time    `json:"scheduled_at"`
+	StartedAt   time.Time    `json:"started_at"`
+	DurationMS  int64        `json:"duration_ms"`
+	Request     RunRequest   `json:"request"`
+	Response    *RunResponse `json:"response"` // nil when no response arrived
+	Error       string       `json:"error"`
+	ErrorCode   string       `json:"error_code"`
+	// Changed reports whether the response body differs from the previous response's.
+	Changed bool `json:"changed"`
+}
+
+// OK reports whether the run succeeded.
+func (r *Run) OK() bool { return r.ErrorCode == "" }
+
+// RunRequest is the request a run sent, with secrets redacted.
+type RunRequest struct {
+	Method  string            `json:"method"`
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers"`
+}
+
+// RunResponse is the response a run received. A 304 keeps the previous body's hash: the document is
+// unchanged.
+type RunResponse struct {
+	Status      int               `json:"status"`
+	Headers     map[string]string `json:"headers"`
+	SizeBytes   int64             `json:"size_bytes"` // body bytes received, after content decoding
+	SHA256      string            `json:"sha256"`     // hex hash of the body the run stands for
+	ContentType string            `json:"content_type"`
+	NotModified bool              `json:"not_modified,omitempty"`
+}
+
+// Transition is one recorded change of a job's state.
+type Transition struct {
+	ID     int64     `json:"id"`
+	JobID  int64     `json:"job_id"`
+	From   State     `json:"from"`
+	To     State     `json:"to"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}

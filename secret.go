@@ -1,0 +1,61 @@
+package apistream
+
+import (
+	"net/http"
+	"strings"
+)
+
+// Redacted is what a secret header's value shows as in API output, CLI output and logs.
+const Redacted = "***"
+
+// secretWords mark a header as a credential when its lower-cased name contains one of them.
+var secretWords = []string{"authorization", "cookie", "api-key", "apikey", "api_key", "token", "secret", "password", "session"}
+
+// IsSecretHeader reports whether a header's value is a secret: a well-known credential header, a
+// name that looks like one (X-Api-Key, X-Auth-Token), or one the job lists in extra.
+func IsSecretHeader(name string, extra []string) bool {
+	n := strings.ToLower(name)
+	for _, w := range secretWords {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	for _, e := range extra {
+		if strings.EqualFold(e, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// RedactHeaders returns a copy of h with every secret value replaced by Redacted.
+func RedactHeaders(h map[string]string, extra []string) map[string]string {
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		if IsSecretHeader(k, extra) {
+			v = Redacted
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// FlattenHeader turns an http.Header into one value per name, redacting secrets.
+func FlattenHeader(h http.Header, extra []string) map[string]string {
+	out := make(map[string]string, len(h))
+	for k, vs := range h {
+		v := strings.Join(vs, ", ")
+		if IsSecretHeader(k, extra) {
+			v = Redacted
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// Redacted returns a copy of the job safe to show: secret header values replaced.
+func (j *Job) Redacted() *Job {
+	c := *j
+	c.Headers = RedactHeaders(j.Headers, j.SecretHeaders)
+	return &c
+}
