@@ -1,0 +1,275 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/apistream/apistream"
+	"github.com/apistream/apistream/internal/store"
+)
+
+// jobColumns is the column list scanJob reads, in its order.
+const jobColumns = `id, name, url, method, headers, secret_headers, body,
+	interval_ns, timeout_ns, mode, max_failures, retry, backoff_max_ns,
+	state, state_changed_at, state_reason,
+	last_run_at, next_run_at, last_http_status, last_error, last_error_code, consecutive_failures,
+	runs_total, runs_failed, bytes_received_total, last_sha256, etag, last_modified,
+	created_at, updated_at`
+
+// registeredReason is the reason of the transition CreateJob records.
+const registeredReason = "registered"
+
+// CreateJob saves a new job in state pending and records the transition from "" to pending with
+// reason "registered", so that a job's history starts with its registration. A duplicate name is
+// ECONFLICT on field "name".
+func (db *DB) CreateJob(ctx context.Context, spec apistream.JobSpec, now time.Time) (*apistream.Job, error) {
+	headers, secrets, err := encodeHeaders(spec)
+	if err != nil {
+		return nil, err
+	}
+	var job *apistream.Job
+	err = db.write(ctx, func(tx *sql.Tx) error {
+		var id int64
+		err := tx.QueryRowContext(ctx, `
+			INSERT INTO jobs (name, url, method, headers, secret_headers, body,
+				interval_ns, timeout_ns, mode, max_failures, retry, backoff_max_ns,
+				state, state_changed_at, state_reason, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			RETURNING id`,
+			spec.Name, spec.URL, spec.Method, headers, secrets, spec.Body,
+			int64(spec.Interval), int64(spec.Timeout), string(spec.Mode), spec.MaxFailures, spec.Retry, int64(spec.BackoffMax),
+			string(apistream.StatePending), encodeTime(now), registeredReason, encodeTime(now), encodeTime(now),
+		).Scan(&id)
+		if isUniqueViolation(err) {
+			return duplicateName(spec.Name)
+		} else if err != nil {
+			return fmt.Errorf("insert job: %w", err)
+		}
+		if err := insertTransition(ctx, tx, id, "", apistream.StatePending, registeredReason, now); err != nil {
+			return err
+		}
+		job, err = findJob(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return job, nil
+}
+
+// Job returns a job by id.
+func (db *DB) Job(ctx context.Context, id int64) (*apistream.Job, error) {
+	var job *apistream.Job
+	err := db.read(ctx, func(tx *sql.Tx) (err error) {
+		job, err = findJob(ctx, tx, id)
+		return err
+	})
+	return job, err
+}
+
+// JobByName returns a job by its unique name.
+func (db *DB) JobByName(ctx context.Context, name string) (*apistream.Job, error) {
+	job, err := scanJob(db.readers.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, apistream.Errorf(apistream.ENOTFOUND, "job %q not found", name)
+	} else if err != nil {
+		return nil, fmt.Errorf("select job: %w", err)
+	}
+	return job, nil
+}
+
+// Jobs lists jobs in id order.
+func (db *DB) Jobs(ctx context.Context, f store.JobFilter) ([]*apistream.Job, error) {
+	where, args := []string{"id > ?"}, []any{f.After}
+	if len(f.States) > 0 {
+		marks := strings.TrimSuffix(strings.Repeat("?, ", len(f.States)), ", ")
+		where = append(where, "state IN ("+marks+")")
+		for _, s := range f.States {
+			args = append(args, string(s))
+		}
+	}
+	q := `SELECT ` + jobColumns + ` FROM jobs WHERE ` + strings.Join(where, " AND ") + ` ORDER BY id`
+	if f.Limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, f.Limit)
+	}
+	rows, err := db.readers.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("select jobs: %w", err)
+	}
+	defer rows.Close()
+	jobs := []*apistream.Job{}
+	for rows.Next() {
+		job, err := scanJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan job: %w", err)
+		}
+		jobs = append(jobs, job)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("select jobs: %w", err)
+	}
+	return jobs, nil
+}
+
+// UpdateJobSpec replaces a job's spec and sets UpdatedAt. A duplicate name is ECONFLICT on field
+// "name".
+func (db *DB) UpdateJobSpec(ctx context.Context, id int64, spec apistream.JobSpec, now time.Time) (*apistream.Job, error) {
+	headers, secrets, err := encodeHeaders(spec)
+	if err != nil {
+		return nil, err
+	}
+	var job *apistream.Job
+	err = db.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `
+			UPDATE jobs SET name = ?, url = ?, method = ?, headers = ?, secret_headers = ?, body = ?,
+				interval_ns = ?, timeout_ns = ?, mode = ?, max_failures = ?, retry = ?, backoff_max_ns = ?,
+				updated_at = ?
+			WHERE id = ?`,
+			spec.Name, spec.URL, spec.Method, headers, secrets, spec.Body,
+			int64(spec.Interval), int64(spec.Timeout), string(spec.Mode), spec.MaxFailures, spec.Retry, int64(spec.BackoffMax),
+			encodeTime(now), id,
+		)
+		if isUniqueViolation(err) {
+			return duplicateName(spec.Name)
+		} else if err != nil {
+			return fmt.Errorf("update job: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("update job: %w", err)
+		} else if n == 0 {
+			return jobNotFound(id)
+		}
+		job, err = findJob(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return job, nil
+}
+
+// DeleteJob removes a job; its runs and transitions go with it (ON DELETE CASCADE). Its bodies stay
+// until the next Prune.
+func (db *DB) DeleteJob(ctx context.Context, id int64) error {
+	return db.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE id = ?`, id)
+		if err != nil {
+			return fmt.Errorf("delete job: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("delete job: %w", err)
+		} else if n == 0 {
+			return jobNotFound(id)
+		}
+		return nil
+	})
+}
+
+// SetNextRun records when a job's next run is due (nil: none).
+func (db *DB) SetNextRun(ctx context.Context, id int64, at *time.Time) error {
+	return db.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE jobs SET next_run_at = ? WHERE id = ?`, encodeNullTime(at), id)
+		if err != nil {
+			return fmt.Errorf("set next run: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("set next run: %w", err)
+		} else if n == 0 {
+			return jobNotFound(id)
+		}
+		return nil
+	})
+}
+
+// findJob reads a job inside a transaction.
+func findJob(ctx context.Context, tx *sql.Tx, id int64) (*apistream.Job, error) {
+	job, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, jobNotFound(id)
+	} else if err != nil {
+		return nil, fmt.Errorf("select job: %w", err)
+	}
+	return job, nil
+}
+
+// jobExists returns ENOTFOUND unless job id exists.
+func jobExists(ctx context.Context, tx *sql.Tx, id int64) error {
+	var one int
+	err := tx.QueryRowContext(ctx, `SELECT 1 FROM jobs WHERE id = ?`, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return jobNotFound(id)
+	} else if err != nil {
+		return fmt.Errorf("select job: %w", err)
+	}
+	return nil
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+func scanJob(s scanner) (*apistream.Job, error) {
+	var (
+		j                                   apistream.Job
+		headers, secrets, mode, state       string
+		interval, timeout, backoff          int64
+		stateChangedAt, createdAt, updateAt int64
+		lastRunAt, nextRunAt                sql.NullInt64
+	)
+	if err := s.Scan(
+		&j.ID, &j.Name, &j.URL, &j.Method, &headers, &secrets, &j.Body,
+		&interval, &timeout, &mode, &j.MaxFailures, &j.Retry, &backoff,
+		&state, &stateChangedAt, &j.StateReason,
+		&lastRunAt, &nextRunAt, &j.LastHTTPStatus, &j.LastError, &j.LastErrorCode, &j.ConsecutiveFailures,
+		&j.RunsTotal, &j.RunsFailed, &j.BytesReceivedTotal, &j.LastSHA256, &j.ETag, &j.LastModified,
+		&createdAt, &updateAt,
+	); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(headers), &j.Headers); err != nil {
+		return nil, fmt.Errorf("decode headers: %w", err)
+	}
+	if err := json.Unmarshal([]byte(secrets), &j.SecretHeaders); err != nil {
+		return nil, fmt.Errorf("decode secret headers: %w", err)
+	}
+	j.Interval = apistream.Duration(interval)
+	j.Timeout = apistream.Duration(timeout)
+	j.BackoffMax = apistream.Duration(backoff)
+	j.Mode = apistream.Mode(mode)
+	j.State = apistream.State(state)
+	j.StateChangedAt = decodeTime(stateChangedAt)
+	j.LastRunAt = decodeNullTime(lastRunAt)
+	j.NextRunAt = decodeNullTime(nextRunAt)
+	j.CreatedAt = decodeTime(createdAt)
+	j.UpdatedAt = decodeTime(updateAt)
+	return &j, nil
+}
+
+// encodeHeaders returns a spec's headers and secret header names as JSON text. nil stays nil (JSON
+// null) so that a spec round-trips exactly.
+func encodeHeaders(spec apistream.JobSpec) (headers, secrets string, err error) {
+	h, err := json.Marshal(spec.Headers)
+	if err != nil {
+		return "", "", fmt.Errorf("encode headers: %w", err)
+	}
+	s, err := json.Marshal(spec.SecretHeaders)
+	if err != nil {
+		return "", "", fmt.Errorf("encode secret headers: %w", err)
+	}
+	return string(h), string(s), nil
+}
+
+func duplicateName(name string) error {
+	return &apistream.Error{
+		Code:    apistream.ECONFLICT,
+		Message: fmt.Sprintf("a job named %q already exists", name),
+		Field:   "name",
+	}
+}

@@ -1,0 +1,141 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/apistream/apistream/internal/store"
+)
+
+// Prune deletes runs started before p.Now-p.MaxAge and, per job, all but the p.MaxRuns newest, then
+// the bodies that neither a run nor a job's last_sha256 refers to. It works in batches of short write
+// transactions so that the runner's writes are not held up; a cancelled prune keeps what it deleted.
+func (db *DB) Prune(ctx context.Context, p store.Retention) (store.PruneResult, error) {
+	var res store.PruneResult
+	if p.MaxAge > 0 {
+		cutoff := encodeTime(p.Now.Add(-p.MaxAge))
+		n, err := db.deleteBatches(ctx, `
+			DELETE FROM runs WHERE id IN (SELECT id FROM runs WHERE started_at < ? LIMIT ?)`, cutoff)
+		res.Runs += n
+		if err != nil {
+			return res, fmt.Errorf("prune runs by age: %w", err)
+		}
+	}
+	if p.MaxRuns > 0 {
+		n, err := db.pruneByCount(ctx, p.MaxRuns)
+		res.Runs += n
+		if err != nil {
+			return res, fmt.Errorf("prune runs by count: %w", err)
+		}
+	}
+	n, err := db.pruneBodies(ctx)
+	res.Bodies += n
+	if err != nil {
+		return res, fmt.Errorf("prune bodies: %w", err)
+	}
+	return res, nil
+}
+
+// pruneByCount deletes, for every job holding more than keep runs, all but its keep newest.
+func (db *DB) pruneByCount(ctx context.Context, keep int) (int64, error) {
+	var ids []int64
+	err := db.read(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT job_id FROM runs GROUP BY job_id HAVING count(*) > ?`, keep)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, id := range ids {
+		// Oldest first, below the keep-th newest id; NULL (fewer runs than keep by now) matches nothing.
+		n, err := db.deleteBatches(ctx, `
+			DELETE FROM runs WHERE id IN (
+				SELECT id FROM runs WHERE job_id = ?1 AND id < (
+					SELECT id FROM runs WHERE job_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)
+				ORDER BY id LIMIT ?3)`, id, keep-1)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// deleteBatches runs a DELETE whose last parameter is the batch size, one write transaction at a time,
+// until a batch deletes fewer rows than the batch size.
+func (db *DB) deleteBatches(ctx context.Context, query string, args ...any) (int64, error) {
+	args = append(args, db.pruneBatch)
+	var total int64
+	for {
+		var n int64
+		err := db.write(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, query, args...)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if n < int64(db.pruneBatch) {
+			return total, nil
+		}
+	}
+}
+
+// pruneBodies walks the bodies in hash order, a window at a time, deleting those nothing refers to.
+// The check and the delete share one write transaction, and RecordRun inserts a body with the run that
+// refers to it, so a body in use is never deleted.
+func (db *DB) pruneBodies(ctx context.Context) (int64, error) {
+	var total int64
+	cursor := ""
+	for {
+		var hi sql.NullString
+		var n int64
+		err := db.write(ctx, func(tx *sql.Tx) error {
+			if err := tx.QueryRowContext(ctx, `
+				SELECT max(sha256) FROM (SELECT sha256 FROM bodies WHERE sha256 > ? ORDER BY sha256 LIMIT ?)`,
+				cursor, db.pruneBatch,
+			).Scan(&hi); err != nil {
+				return err
+			}
+			if !hi.Valid {
+				return nil
+			}
+			res, err := tx.ExecContext(ctx, `
+				DELETE FROM bodies WHERE sha256 > ? AND sha256 <= ?
+					AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.body_sha256 = bodies.sha256)
+					AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.last_sha256 = bodies.sha256)`,
+				cursor, hi.String)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if !hi.Valid {
+			return total, nil
+		}
+		cursor = hi.String
+	}
+}

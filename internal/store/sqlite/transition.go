@@ -1,0 +1,97 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/apistream/apistream"
+)
+
+// TransitionJob moves a job to state to and records the transition, in one write transaction: the
+// state it checks is the state it changes. The same state is a no-op; a move the state machine
+// refuses is ECONFLICT naming the current state.
+func (db *DB) TransitionJob(ctx context.Context, id int64, to apistream.State, reason string, at time.Time) (*apistream.Job, error) {
+	var job *apistream.Job
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		j, err := findJob(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if j.State == to {
+			job = j
+			return nil
+		}
+		if err := apistream.CheckTransition(j.State, to); err != nil {
+			return err
+		}
+		if err := setState(ctx, tx, id, j.State, to, reason, at); err != nil {
+			return err
+		}
+		job, err = findJob(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return job, nil
+}
+
+// Transitions lists a job's state history, newest first; limit 0 lists all of it.
+func (db *DB) Transitions(ctx context.Context, jobID int64, limit int) ([]*apistream.Transition, error) {
+	ts := []*apistream.Transition{}
+	err := db.read(ctx, func(tx *sql.Tx) error {
+		if err := jobExists(ctx, tx, jobID); err != nil {
+			return err
+		}
+		q, args := `SELECT id, job_id, from_state, to_state, reason, at FROM transitions WHERE job_id = ? ORDER BY id DESC`, []any{jobID}
+		if limit > 0 {
+			q += ` LIMIT ?`
+			args = append(args, limit)
+		}
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("select transitions: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				t        apistream.Transition
+				from, to string
+				at       int64
+			)
+			if err := rows.Scan(&t.ID, &t.JobID, &from, &to, &t.Reason, &at); err != nil {
+				return fmt.Errorf("scan transition: %w", err)
+			}
+			t.From, t.To, t.At = apistream.State(from), apistream.State(to), decodeTime(at)
+			ts = append(ts, &t)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ts, nil
+}
+
+// setState changes a job's state and records the transition; the caller has checked it is allowed.
+func setState(ctx context.Context, tx *sql.Tx, id int64, from, to apistream.State, reason string, at time.Time) error {
+	if _, err := tx.ExecContext(ctx, `
+		UPDATE jobs SET state = ?, state_changed_at = ?, state_reason = ?, updated_at = ? WHERE id = ?`,
+		string(to), encodeTime(at), reason, encodeTime(at), id,
+	); err != nil {
+		return fmt.Errorf("update job state: %w", err)
+	}
+	return insertTransition(ctx, tx, id, from, to, reason, at)
+}
+
+func insertTransition(ctx context.Context, tx *sql.Tx, id int64, from, to apistream.State, reason string, at time.Time) error {
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO transitions (job_id, from_state, to_state, reason, at) VALUES (?, ?, ?, ?, ?)`,
+		id, string(from), string(to), reason, encodeTime(at),
+	); err != nil {
+		return fmt.Errorf("insert transition: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,123 @@
+// Package store is the storage contract of apistream: jobs, their runs, response bodies and state
+// history. Each backend lives in a subfolder (sqlite/, later postgres/) and passes storetest's suite.
+// Nothing outside cmd/apistream knows which backend is in use.
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/apistream/apistream"
+)
+
+// Store persists jobs, runs, bodies and transitions. Every method is safe for concurrent use.
+// Lookups of something that does not exist return an apistream.ENOTFOUND error, never nil, nil.
+type Store interface {
+	// CreateJob saves a new job in state pending. A duplicate name is ECONFLICT.
+	CreateJob(ctx context.Context, spec apistream.JobSpec, now time.Time) (*apistream.Job, error)
+	// Job returns a job by id.
+	Job(ctx context.Context, id int64) (*apistream.Job, error)
+	// JobByName returns a job by its unique name.
+	JobByName(ctx context.Context, name string) (*apistream.Job, error)
+	// Jobs lists jobs in id order.
+	Jobs(ctx context.Context, f JobFilter) ([]*apistream.Job, error)
+	// UpdateJobSpec replaces a job's spec. A duplicate name is ECONFLICT.
+	UpdateJobSpec(ctx context.Context, id int64, spec apistream.JobSpec, now time.Time) (*apistream.Job, error)
+	// DeleteJob removes a job with its runs and transitions.
+	DeleteJob(ctx context.Context, id int64) error
+
+	// TransitionJob moves a job to state to and records the transition, in one transaction. When the
+	// job is already in that state nothing is written and the job is returned; when the state machine
+	// refuses the move the error is ECONFLICT naming the current state.
+	TransitionJob(ctx context.Context, id int64, to apistream.State, reason string, at time.Time) (*apistream.Job, error)
+	// SetNextRun records when a job's next run is due (nil: none).
+	SetNextRun(ctx context.Context, id int64, at *time.Time) error
+
+	// RecordRun saves a run, its body (content-addressed: a body already stored is not stored again)
+	// and the job's new status, in one transaction. It fills run.ID.
+	RecordRun(ctx context.Context, rec RunRecord) (*apistream.Job, error)
+	// Runs lists a job's runs, newest first.
+	Runs(ctx context.Context, jobID int64, f RunFilter) ([]*apistream.Run, error)
+	// Run returns one run of a job.
+	Run(ctx context.Context, jobID, runID int64) (*apistream.Run, error)
+	// Body returns a body by its hex SHA-256.
+	Body(ctx context.Context, sha256 string) ([]byte, error)
+	// Transitions lists a job's state history, newest first.
+	Transitions(ctx context.Context, jobID int64, limit int) ([]*apistream.Transition, error)
+
+	// Prune deletes runs past the retention policy and the bodies no run or job refers to any more.
+	Prune(ctx context.Context, p Retention) (PruneResult, error)
+	// Stats counts what is stored.
+	Stats(ctx context.Context) (Stats, error)
+
+	Close() error
+}
+
+// JobFilter selects jobs. Zero values select everything.
+type JobFilter struct {
+	States []apistream.State
+	After  int64 // only ids greater than this (paging cursor)
+	Limit  int   // 0: no limit
+}
+
+// RunFilter selects a job's runs. Zero values select everything.
+type RunFilter struct {
+	Before int64 // only ids less than this (paging back)
+	After  int64 // only ids greater than this (following new runs)
+	Limit  int
+}
+
+// RunRecord is everything one run changes, saved atomically.
+type RunRecord struct {
+	Run *apistream.Run
+	// Body is the response body to store under Run.Response.SHA256; nil stores none (a failed run, a 304).
+	Body []byte
+	// Status holds the job's status fields after this run: LastRunAt, NextRunAt, LastHTTPStatus,
+	// LastError, LastErrorCode, ConsecutiveFailures, LastSHA256, ETag, LastModified. The store adds the
+	// counters itself (runs_total, runs_failed, bytes_received_total) from the run.
+	Status RunStatus
+	// Transition, if set, moves the job to another state in the same transaction, when the state machine
+	// allows it from the state the job is in then (a job stopped meanwhile stays stopped).
+	Transition *TransitionRequest
+}
+
+// RunStatus is the part of a job's status a run sets.
+type RunStatus struct {
+	LastRunAt           time.Time
+	NextRunAt           *time.Time
+	LastHTTPStatus      int
+	LastError           string
+	LastErrorCode       string
+	ConsecutiveFailures int
+	LastSHA256          string
+	ETag                string
+	LastModified        string
+}
+
+// TransitionRequest asks for a state change.
+type TransitionRequest struct {
+	To     apistream.State
+	Reason string
+}
+
+// Retention says which runs to keep: those newer than MaxAge and, per job, the MaxRuns newest.
+// Zero disables a limit.
+type Retention struct {
+	MaxAge  time.Duration
+	MaxRuns int
+	Now     time.Time
+}
+
+// PruneResult counts what Prune deleted.
+type PruneResult struct {
+	Runs   int64
+	Bodies int64
+}
+
+// Stats counts stored records.
+type Stats struct {
+	Jobs      int64
+	Runs      int64
+	Bodies    int64
+	BodyBytes int64
+}

@@ -1,0 +1,151 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/apistream/apistream"
+	"github.com/apistream/apistream/internal/store"
+)
+
+func testPrune(t *testing.T, open func(t *testing.T) store.Store) {
+	ctx := context.Background()
+
+	// checkBodies fails unless each body is stored (true) or gone (false).
+	checkBodies := func(t *testing.T, s store.Store, want map[string]bool) {
+		t.Helper()
+		for name, kept := range want {
+			_, err := s.Body(ctx, Hash([]byte(name)))
+			if got := err == nil; got != kept {
+				t.Errorf("body %q stored: got %v, want %v (err: %v)", name, got, kept, err)
+			} else if err != nil {
+				checkCode(t, err, apistream.ENOTFOUND)
+			}
+		}
+	}
+
+	t.Run("ByAge", func(t *testing.T) {
+		s := open(t)
+		a := MustCreateJob(t, s, "a")
+		b := MustCreateJob(t, s, "b")
+		MustRecordRun(t, s, NewRecord(a.ID, t0, []byte("old-1")))
+		MustRecordRun(t, s, NewRecord(a.ID, t0.Add(time.Minute), []byte("old-2")))
+		kept := NewRecord(a.ID, t0.Add(10*time.Hour), []byte("new"))
+		MustRecordRun(t, s, kept)
+		// Job b's only run is old, but its body is the job's current document.
+		MustRecordRun(t, s, NewRecord(b.ID, t0, []byte("current")))
+
+		res, err := s.Prune(ctx, store.Retention{MaxAge: time.Hour, Now: t0.Add(11 * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (store.PruneResult{Runs: 3, Bodies: 2}); res != want {
+			t.Fatalf("Prune: got %+v, want %+v", res, want)
+		}
+		if got, want := runIDs(mustRuns(t, s, a.ID, store.RunFilter{})), []int64{kept.Run.ID}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("runs of a: got %v, want %v", got, want)
+		}
+		if got := mustRuns(t, s, b.ID, store.RunFilter{}); len(got) != 0 {
+			t.Fatalf("runs of b: got %d, want 0", len(got))
+		}
+		checkBodies(t, s, map[string]bool{"old-1": false, "old-2": false, "new": true, "current": true})
+		if st := mustStats(t, s); st.Runs != 1 || st.Bodies != 2 || st.BodyBytes != int64(len("new")+len("current")) {
+			t.Fatalf("Stats: got %+v", st)
+		}
+		// The job keeps its counters: they count every run ever made.
+		if job, err := s.Job(ctx, a.ID); err != nil {
+			t.Fatal(err)
+		} else if job.RunsTotal != 3 {
+			t.Fatalf("RunsTotal: got %d, want 3", job.RunsTotal)
+		}
+	})
+
+	t.Run("ByCount", func(t *testing.T) {
+		s := open(t)
+		a := MustCreateJob(t, s, "a")
+		b := MustCreateJob(t, s, "b")
+		var aIDs []int64
+		for i := range 5 {
+			rec := NewRecord(a.ID, t0.Add(time.Duration(i)*time.Minute), []byte(fmt.Sprintf("a-%d", i)))
+			MustRecordRun(t, s, rec)
+			aIDs = append(aIDs, rec.Run.ID)
+		}
+		MustRecordRun(t, s, NewRecord(b.ID, t0, []byte("b-0")))
+		MustRecordRun(t, s, NewRecord(b.ID, t0.Add(time.Minute), []byte("b-1")))
+
+		res, err := s.Prune(ctx, store.Retention{MaxRuns: 2, Now: t0.Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (store.PruneResult{Runs: 3, Bodies: 3}); res != want {
+			t.Fatalf("Prune: got %+v, want %+v", res, want)
+		}
+		if got, want := runIDs(mustRuns(t, s, a.ID, store.RunFilter{})), []int64{aIDs[4], aIDs[3]}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("runs of a: got %v, want %v", got, want)
+		}
+		if got := len(mustRuns(t, s, b.ID, store.RunFilter{})); got != 2 {
+			t.Fatalf("runs of b: got %d, want 2", got)
+		}
+		checkBodies(t, s, map[string]bool{"a-0": false, "a-1": false, "a-2": false, "a-3": true, "a-4": true, "b-0": true, "b-1": true})
+	})
+
+	t.Run("KeepsBodyOfNotModifiedRun", func(t *testing.T) {
+		s := open(t)
+		job := MustCreateJob(t, s, "a")
+		first := NewRecord(job.ID, t0, []byte("doc"))
+		first.Status.LastSHA256 = "" // so that only the runs refer to the body
+		MustRecordRun(t, s, first)
+		for i := 1; i <= 2; i++ {
+			rec := NewRecord(job.ID, t0.Add(time.Duration(i)*time.Minute), []byte("doc"))
+			rec.Body = nil // a 304: the run stands for the body already stored
+			rec.Run.Response.NotModified = true
+			rec.Run.Response.SizeBytes = 0
+			rec.Status.LastSHA256 = ""
+			MustRecordRun(t, s, rec)
+		}
+		res, err := s.Prune(ctx, store.Retention{MaxRuns: 1, Now: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (store.PruneResult{Runs: 2, Bodies: 0}); res != want {
+			t.Fatalf("Prune: got %+v, want %+v", res, want)
+		}
+		checkBodies(t, s, map[string]bool{"doc": true})
+	})
+
+	t.Run("DeletedJobBodies", func(t *testing.T) {
+		s := open(t)
+		job := MustCreateJob(t, s, "a")
+		MustRecordRun(t, s, NewRecord(job.ID, t0, []byte("gone")))
+		if err := s.DeleteJob(ctx, job.ID); err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Prune(ctx, store.Retention{Now: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (store.PruneResult{Runs: 0, Bodies: 1}); res != want {
+			t.Fatalf("Prune: got %+v, want %+v", res, want)
+		}
+	})
+
+	t.Run("NoLimits", func(t *testing.T) {
+		s := open(t)
+		job := MustCreateJob(t, s, "a")
+		for i := range 3 {
+			MustRecordRun(t, s, NewRecord(job.ID, t0, []byte(fmt.Sprint(i))))
+		}
+		res, err := s.Prune(ctx, store.Retention{Now: t0.Add(1000 * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res != (store.PruneResult{}) {
+			t.Fatalf("Prune: got %+v, want nothing deleted", res)
+		}
+		if st := mustStats(t, s); st.Runs != 3 || st.Bodies != 3 {
+			t.Fatalf("Stats: got %+v", st)
+		}
+	})
+}
