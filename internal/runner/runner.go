@@ -1,0 +1,242 @@
+// Package runner keeps jobs running: one worker per active job schedules its runs, fetches through
+// the poller within global and per-host limits, records each run and moves the job through its state
+// machine. It talks to storage only through the store contract.
+package runner
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/apistream/apistream"
+	"github.com/apistream/apistream/internal/poller"
+	"github.com/apistream/apistream/internal/store"
+)
+
+// Config holds a Runner's dependencies and limits. Zero limits take defaults.
+type Config struct {
+	Store  store.Store
+	Poller *poller.Poller
+	Logger *slog.Logger
+	Now    func() time.Time
+
+	// MaxConcurrent bounds runs in flight across all jobs; MaxPerHost bounds them per upstream host.
+	MaxConcurrent int
+	MaxPerHost    int
+	// Retention is applied every PruneEvery in the background.
+	Retention  store.Retention
+	PruneEvery time.Duration
+	// OnEvent, if set, receives every job event after it is committed. It must not block.
+	OnEvent func(apistream.JobEvent)
+}
+
+// Runner runs the workers of all active jobs.
+type Runner struct {
+	cfg    Config
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	limits *limits
+
+	// reconcileMu serializes Reconcile so a job never has two workers.
+	reconcileMu sync.Mutex
+	mu          sync.Mutex // guards workers
+	workers     map[int64]*worker
+}
+
+// New returns a Runner; Open starts it.
+func New(cfg Config) *Runner {
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cfg.MaxConcurrent = cmp.Or(cfg.MaxConcurrent, 64)
+	cfg.MaxPerHost = cmp.Or(cfg.MaxPerHost, 8)
+	cfg.PruneEvery = cmp.Or(cfg.PruneEvery, 10*time.Minute)
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Runner{
+		cfg:     cfg,
+		ctx:     ctx,
+		cancel:  cancel,
+		limits:  newLimits(cfg.MaxConcurrent, cfg.MaxPerHost),
+		workers: map[int64]*worker{},
+	}
+}
+
+// Open resumes every job that was queued or running (or failed, waiting for its automatic retry) and
+// starts background pruning.
+func (r *Runner) Open(ctx context.Context) error {
+	jobs, err := r.cfg.Store.Jobs(ctx, store.JobFilter{States: []apistream.State{apistream.StateQueued, apistream.StateRunning, apistream.StateFailed}})
+	if err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if wantsWorker(j) {
+			r.startWorker(j.ID)
+		}
+	}
+	r.cfg.Logger.Info("runner started", "jobs_resumed", len(r.workers))
+	if r.cfg.Retention.MaxAge > 0 || r.cfg.Retention.MaxRuns > 0 {
+		r.wg.Add(1)
+		go func() { defer r.wg.Done(); r.pruneLoop() }()
+	}
+	return nil
+}
+
+// Close stops every worker and waits for them. Runs in flight are abandoned unrecorded; their jobs
+// resume from their stored next run time on the next start.
+func (r *Runner) Close() error {
+	r.cancel()
+	r.wg.Wait()
+	return nil
+}
+
+// wantsWorker reports whether a job in its current state needs a worker.
+func wantsWorker(j *apistream.Job) bool {
+	return j.State.Active() || (j.State == apistream.StateFailed && j.Retry)
+}
+
+// StartJob queues a job; starting a job that is queued or running changes nothing.
+func (r *Runner) StartJob(ctx context.Context, id int64, reason string) (*apistream.Job, error) {
+	j, err := r.cfg.Store.Job(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if j.State.Active() {
+		return j, nil
+	}
+	j, err = r.transition(ctx, j.State, id, apistream.StateQueued, reason)
+	if err != nil {
+		return nil, err
+	}
+	return j, r.Reconcile(ctx, id)
+}
+
+// StopJob stops a job; stopping a stopped job changes nothing, stopping a pending one is a conflict.
+func (r *Runner) StopJob(ctx context.Context, id int64, reason string) (*apistream.Job, error) {
+	j, err := r.cfg.Store.Job(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if j.State == apistream.StateStopped {
+		return j, nil
+	}
+	if _, err = r.transition(ctx, j.State, id, apistream.StateStopped, reason); err != nil {
+		return nil, err
+	}
+	if err := r.Reconcile(ctx, id); err != nil {
+		return nil, err
+	}
+	if err := r.cfg.Store.SetNextRun(ctx, id, nil); err != nil {
+		return nil, err
+	}
+	return r.cfg.Store.Job(ctx, id)
+}
+
+// transition moves a job through the store and publishes the change.
+func (r *Runner) transition(ctx context.Context, from apistream.State, id int64, to apistream.State, reason string) (*apistream.Job, error) {
+	j, err := r.cfg.Store.TransitionJob(ctx, id, to, reason, r.cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	if from != j.State {
+		r.emit(apistream.JobEvent{Type: apistream.EventTransition, JobID: id, Job: j, At: j.StateChangedAt,
+			Transition: &apistream.Transition{JobID: id, From: from, To: j.State, Reason: reason, At: j.StateChangedAt}})
+	}
+	return j, nil
+}
+
+// Reconcile makes the job's worker match what is stored: call it after a job's spec or state
+// changed or the job was deleted. A running worker is restarted so it reads the new spec.
+func (r *Runner) Reconcile(ctx context.Context, id int64) error {
+	r.reconcileMu.Lock()
+	defer r.reconcileMu.Unlock()
+	r.stopWorker(id)
+	j, err := r.cfg.Store.Job(ctx, id)
+	if apistream.ErrorCode(err) == apistream.ENOTFOUND {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if wantsWorker(j) && r.ctx.Err() == nil {
+		r.startWorker(id)
+	}
+	return nil
+}
+
+// Active returns the ids of jobs that have a worker.
+func (r *Runner) Active() []int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ids := make([]int64, 0, len(r.workers))
+	for id := range r.workers {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func (r *Runner) startWorker(id int64) {
+	ctx, cancel := context.WithCancel(r.ctx)
+	w := &worker{r: r, id: id, cancel: cancel, done: make(chan struct{})}
+	r.mu.Lock()
+	r.workers[id] = w
+	r.mu.Unlock()
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		defer close(w.done)
+		w.run(ctx)
+		r.mu.Lock()
+		if r.workers[id] == w {
+			delete(r.workers, id)
+		}
+		r.mu.Unlock()
+	}()
+}
+
+func (r *Runner) stopWorker(id int64) {
+	r.mu.Lock()
+	w := r.workers[id]
+	delete(r.workers, id)
+	r.mu.Unlock()
+	if w != nil {
+		w.cancel()
+		<-w.done
+	}
+}
+
+func (r *Runner) emit(e apistream.JobEvent) {
+	if r.cfg.OnEvent != nil {
+		r.cfg.OnEvent(e)
+	}
+}
+
+func (r *Runner) pruneLoop() {
+	t := time.NewTicker(r.cfg.PruneEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-t.C:
+			r.pruneOnce(r.ctx)
+		}
+	}
+}
+
+// pruneOnce applies the retention policy once.
+func (r *Runner) pruneOnce(ctx context.Context) {
+	p := r.cfg.Retention
+	p.Now = r.cfg.Now()
+	res, err := r.cfg.Store.Prune(ctx, p)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		r.cfg.Logger.Error("prune", "err", err)
+		return
+	}
+	if res.Runs > 0 || res.Bodies > 0 {
+		r.cfg.Logger.Info("pruned", "runs", res.Runs, "bodies", res.Bodies)
+	}
+}

@@ -1,0 +1,162 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/apistream/apistream"
+	"github.com/apistream/apistream/internal/poller"
+	"github.com/apistream/apistream/internal/store"
+)
+
+// worker runs one job until its context ends or the job no longer needs running.
+type worker struct {
+	r      *Runner
+	id     int64
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (w *worker) run(ctx context.Context) {
+	r := w.r
+	j, err := r.cfg.Store.Job(ctx, w.id)
+	if err != nil {
+		w.logErr(ctx, "load job", err)
+		return
+	}
+	next := w.firstRun(j)
+	if j, err = w.pickUp(ctx, j, next); err != nil {
+		w.logErr(ctx, "pick up job", err)
+		return
+	}
+	u, err := url.Parse(j.URL)
+	if err != nil {
+		w.logErr(ctx, "parse url", err)
+		return
+	}
+	for {
+		if !sleepUntil(ctx, r.cfg.Now, next) {
+			return
+		}
+		if j.State == apistream.StateFailed {
+			reason := fmt.Sprintf("automatic retry after %d consecutive failed runs", j.ConsecutiveFailures)
+			if j, err = r.transition(ctx, apistream.StateFailed, w.id, apistream.StateQueued, reason); err != nil {
+				w.logErr(ctx, "retry job", err)
+				return
+			}
+		}
+		rec, ok := w.runOnce(ctx, j, u.Host, next)
+		if !ok {
+			return // stopped or shutting down: the run is abandoned unrecorded
+		}
+		prev := j.State
+		nj, err := r.cfg.Store.RecordRun(ctx, rec)
+		if err != nil {
+			w.logErr(ctx, "record run", err)
+			if apistream.ErrorCode(err) == apistream.ENOTFOUND || ctx.Err() != nil {
+				return
+			}
+		} else {
+			j = nj
+			r.emit(apistream.JobEvent{Type: apistream.EventRun, JobID: w.id, Job: j, Run: rec.Run, At: rec.Run.StartedAt})
+			if j.State != prev && rec.Transition != nil {
+				r.emit(apistream.JobEvent{Type: apistream.EventTransition, JobID: w.id, Job: j, At: j.StateChangedAt,
+					Transition: &apistream.Transition{JobID: w.id, From: prev, To: j.State, Reason: rec.Transition.Reason, At: j.StateChangedAt}})
+			}
+		}
+		if rec.Status.NextRunAt == nil {
+			return // failed for good: retry is off
+		}
+		next = *rec.Status.NextRunAt
+	}
+}
+
+// firstRun decides when a newly started worker runs its job first: when the stored schedule says, if
+// that is still ahead and not further than the job now allows, else soon (with jitter).
+func (w *worker) firstRun(j *apistream.Job) time.Time {
+	now := w.r.cfg.Now()
+	interval := time.Duration(j.Interval)
+	if j.State == apistream.StateFailed {
+		if j.NextRunAt != nil && j.NextRunAt.After(now) {
+			return *j.NextRunAt
+		}
+		return now.Add(backoff(interval, time.Duration(j.BackoffMax), j.ConsecutiveFailures))
+	}
+	if j.State == apistream.StateRunning && j.NextRunAt != nil && j.NextRunAt.After(now) && !j.NextRunAt.After(now.Add(interval)) {
+		return *j.NextRunAt
+	}
+	return now.Add(jitter(interval))
+}
+
+// pickUp moves a queued job to running and records when it runs next. A queued job that had failed
+// (a retry) stays queued until its next run tells whether it recovered.
+func (w *worker) pickUp(ctx context.Context, j *apistream.Job, next time.Time) (*apistream.Job, error) {
+	if j.State == apistream.StateQueued && j.ConsecutiveFailures < j.MaxFailures {
+		var err error
+		if j, err = w.r.transition(ctx, apistream.StateQueued, w.id, apistream.StateRunning, "picked up by the runner"); err != nil {
+			return nil, err
+		}
+	}
+	if err := w.r.cfg.Store.SetNextRun(ctx, w.id, &next); err != nil {
+		return nil, err
+	}
+	j.NextRunAt = &next
+	return j, nil
+}
+
+// runOnce fetches the job's URL within the limits and returns what to record. ok is false when ctx
+// ended first.
+func (w *worker) runOnce(ctx context.Context, j *apistream.Job, host string, scheduled time.Time) (rec store.RunRecord, ok bool) {
+	release, err := w.r.limits.acquire(ctx, host)
+	if err != nil {
+		return rec, false
+	}
+	res := w.r.cfg.Poller.Fetch(ctx, poller.Request{
+		Method:        j.Method,
+		URL:           j.URL,
+		Header:        j.Headers,
+		Body:          j.Body,
+		Timeout:       time.Duration(j.Timeout),
+		ETag:          j.ETag,
+		LastModified:  j.LastModified,
+		SecretHeaders: j.SecretHeaders,
+	})
+	release()
+	if ctx.Err() != nil {
+		return rec, false
+	}
+	rec = outcome(j, scheduled, res, w.r.cfg.Now())
+	if !rec.Run.OK() {
+		w.r.cfg.Logger.Warn("run failed", "job", j.Name, "job_id", j.ID, "code", rec.Run.ErrorCode, "err", rec.Run.Error,
+			"consecutive_failures", rec.Status.ConsecutiveFailures)
+	} else {
+		w.r.cfg.Logger.Debug("run", "job", j.Name, "job_id", j.ID, "status", res.Status, "bytes", res.SizeBytes, "changed", rec.Run.Changed)
+	}
+	return rec, true
+}
+
+func (w *worker) logErr(ctx context.Context, what string, err error) {
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+		return
+	}
+	w.r.cfg.Logger.Error(what, "job_id", w.id, "err", err)
+}
+
+// sleepUntil waits until t, or returns false when ctx ends first.
+func sleepUntil(ctx context.Context, now func() time.Time, t time.Time) bool {
+	d := t.Sub(now())
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
+}
