@@ -1,0 +1,208 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/env/v2"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/providers/posflag"
+	"github.com/knadh/koanf/v2"
+	"github.com/spf13/pflag"
+
+	"github.com/apistream/apistream"
+)
+
+// Config is everything `apistream serve` can be told, from a YAML file, APISTREAM_* environment
+// variables and flags, in that order of precedence (flags win). Keys are the flag names.
+type Config struct {
+	Listen    string `koanf:"listen"`
+	Data      string `koanf:"data"`
+	LogFormat string `koanf:"log-format"`
+	LogLevel  string `koanf:"log-level"`
+	Demo      bool   `koanf:"demo"`
+
+	APIToken string `koanf:"api-token"`
+	Insecure bool   `koanf:"insecure"`
+
+	DenyPrivate bool     `koanf:"deny-private"`
+	AllowCIDRs  []string `koanf:"allow-cidr"`
+	DenyCIDRs   []string `koanf:"deny-cidr"`
+
+	MaxConcurrent int   `koanf:"max-concurrent"`
+	MaxPerHost    int   `koanf:"max-per-host"`
+	MaxBodyBytes  int64 `koanf:"max-body-bytes"`
+
+	RetentionAge  time.Duration `koanf:"retention-age"`
+	RetentionRuns int           `koanf:"retention-runs"`
+}
+
+// serveFlags declares serve's flags with their defaults; they double as the config keys.
+func serveFlags(fs *pflag.FlagSet) {
+	fs.String("config", "", "YAML config file (keys are the flag names); env APISTREAM_CONFIG")
+	fs.String("listen", "127.0.0.1:7780", "address to listen on")
+	fs.String("data", "./apistream-data", "directory of the SQLite database")
+	fs.String("log-format", "text", "log format: text or json")
+	fs.String("log-level", "info", "log level: debug, info, warn or error")
+	fs.Bool("demo", false, "also start a built-in demo API and two jobs polling it")
+	fs.String("api-token", "", "require this bearer token on /v1 (env APISTREAM_API_TOKEN)")
+	fs.Bool("insecure", false, "allow listening on a non-loopback address without an API token")
+	fs.Bool("deny-private", false, "refuse jobs whose target is a private or loopback address")
+	fs.StringSlice("allow-cidr", nil, "always allow targets in this CIDR (repeatable)")
+	fs.StringSlice("deny-cidr", nil, "always refuse targets in this CIDR (repeatable)")
+	fs.Int("max-concurrent", 64, "runs in flight at once, across all jobs")
+	fs.Int("max-per-host", 8, "runs in flight at once against one upstream host")
+	fs.Int64("max-body-bytes", 10<<20, "largest upstream response body kept; larger is a failed run (too_large)")
+	fs.Duration("retention-age", 30*24*time.Hour, "delete runs older than this (0: keep)")
+	fs.Int("retention-runs", 10000, "keep at most this many runs per job (0: no limit)")
+}
+
+// loadConfig merges file < env < flags and validates the result.
+func loadConfig(fs *pflag.FlagSet, environ []string) (*Config, error) {
+	k := koanf.New(".")
+	// The settings are serve's own flags; the root's persistent client flags are not settings.
+	known := map[string]bool{}
+	own := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	serveFlags(own)
+	own.VisitAll(func(f *pflag.Flag) { known[f.Name] = f.Name != "config" })
+	envKey := func(name string) string {
+		return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(name, "APISTREAM_")), "_", "-")
+	}
+
+	path, _ := fs.GetString("config")
+	if !fs.Changed("config") {
+		for _, kv := range environ {
+			if v, ok := strings.CutPrefix(kv, "APISTREAM_CONFIG="); ok {
+				path = v
+			}
+		}
+	}
+	if path != "" {
+		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+			return nil, fmt.Errorf("read config %s: %w", path, err)
+		}
+		if k.Exists("config") {
+			return nil, apistream.Invalidf("config", "a config file cannot name another config file")
+		}
+	}
+	// Only APISTREAM_ variables that name a serve setting are read: others (APISTREAM_SERVER) are
+	// the client's.
+	err := k.Load(env.Provider(".", env.Opt{
+		Prefix:      "APISTREAM_",
+		EnvironFunc: func() []string { return environ },
+		TransformFunc: func(name, v string) (string, any) {
+			key := envKey(name)
+			if !known[key] {
+				return "", nil
+			}
+			if key == "allow-cidr" || key == "deny-cidr" {
+				return key, strings.Split(v, ",")
+			}
+			return key, v
+		},
+	}), nil)
+	if err != nil {
+		return nil, fmt.Errorf("read environment: %w", err)
+	}
+	flags := posflag.ProviderWithFlag(fs, ".", k, func(f *pflag.Flag) (string, any) {
+		if !known[f.Name] {
+			return "", nil
+		}
+		return f.Name, posflag.FlagVal(fs, f)
+	})
+	if err := k.Load(flags, nil); err != nil {
+		return nil, fmt.Errorf("read flags: %w", err)
+	}
+
+	var cfg Config
+	var md mapstructure.Metadata
+	err = k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{DecoderConfig: &mapstructure.DecoderConfig{
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToTimeDurationHookFunc(),
+			mapstructure.StringToSliceHookFunc(","),
+		),
+		WeaklyTypedInput: true,
+		ErrorUnused:      true,
+		Metadata:         &md,
+	}})
+	if err != nil {
+		return nil, apistream.Invalidf("config", "config: %v", err)
+	}
+	return &cfg, cfg.Validate()
+}
+
+// Validate checks the config and names the first bad setting.
+func (c *Config) Validate() error {
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return apistream.Invalidf("listen", "listen %q is not host:port", c.Listen)
+	}
+	if c.Data == "" {
+		return apistream.Invalidf("data", "data directory is required")
+	}
+	if !slices.Contains([]string{"text", "json"}, c.LogFormat) {
+		return apistream.Invalidf("log-format", "log-format %q is not text or json", c.LogFormat)
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	if _, err := parseCIDRs("allow-cidr", c.AllowCIDRs); err != nil {
+		return err
+	}
+	if _, err := parseCIDRs("deny-cidr", c.DenyCIDRs); err != nil {
+		return err
+	}
+	switch {
+	case c.MaxConcurrent < 1:
+		return apistream.Invalidf("max-concurrent", "max-concurrent must be at least 1")
+	case c.MaxPerHost < 1:
+		return apistream.Invalidf("max-per-host", "max-per-host must be at least 1")
+	case c.MaxBodyBytes < 1:
+		return apistream.Invalidf("max-body-bytes", "max-body-bytes must be at least 1")
+	case c.RetentionAge < 0:
+		return apistream.Invalidf("retention-age", "retention-age cannot be negative")
+	case c.RetentionRuns < 0:
+		return apistream.Invalidf("retention-runs", "retention-runs cannot be negative")
+	}
+	if c.APIToken == "" && !c.Insecure && !isLoopback(host) {
+		return apistream.Invalidf("listen", "refusing to listen on %s without an API token: set --api-token (or APISTREAM_API_TOKEN), or pass --insecure", c.Listen)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
+func parseCIDRs(field string, ss []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range ss {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(s); aerr == nil {
+				p = netip.PrefixFrom(a, a.BitLen())
+			} else {
+				return nil, apistream.Invalidf(field, "%s %q is not a CIDR such as 10.0.0.0/8", field, s)
+			}
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+func environ() []string { return os.Environ() }

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/apistream/apistream"
+	"github.com/apistream/apistream/internal/httpapi"
+	"github.com/apistream/apistream/internal/poller"
+	"github.com/apistream/apistream/internal/runner"
+	"github.com/apistream/apistream/internal/store"
+	"github.com/apistream/apistream/internal/store/sqlite"
+)
+
+func newServeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the apistream server: REST API, job runner and embedded store",
+		Long: `Run the apistream server on the embedded default: a SQLite file in --data and an in-process runner.
+Every setting is a flag, an APISTREAM_<FLAG_NAME> environment variable, or a key of the YAML --config
+file; flags win over the environment, which wins over the file.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(cmd.Flags(), environ())
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg, cmd.ErrOrStderr())
+		},
+	}
+	serveFlags(cmd.Flags())
+	return cmd
+}
+
+// serve wires the embedded default together and runs it until ctx ends, then shuts down in order:
+// HTTP, runner, demo upstream, poller, store.
+func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
+	logger, err := newLogger(cfg, logw)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	db, err := sqlite.Open(ctx, filepath.Join(cfg.Data, "apistream.db"))
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer db.Close()
+
+	allow, _ := parseCIDRs("allow-cidr", cfg.AllowCIDRs)
+	deny, _ := parseCIDRs("deny-cidr", cfg.DenyCIDRs)
+	policy := &poller.Policy{DenyPrivate: cfg.DenyPrivate, Allow: allow, Deny: deny}
+	p := poller.New(poller.Config{Policy: policy, MaxBodyBytes: cfg.MaxBodyBytes})
+	defer p.Close()
+
+	// The demo upstream starts before the runner and closes after it, so no demo run fails at exit.
+	var demo *demoAPI
+	if cfg.Demo {
+		if demo, err = startDemoAPI(); err != nil {
+			return fmt.Errorf("start demo: %w", err)
+		}
+		defer demo.Close()
+	}
+
+	run := runner.New(runner.Config{
+		Store:         db,
+		Poller:        p,
+		Logger:        logger,
+		MaxConcurrent: cfg.MaxConcurrent,
+		MaxPerHost:    cfg.MaxPerHost,
+		Retention:     store.Retention{MaxAge: cfg.RetentionAge, MaxRuns: cfg.RetentionRuns},
+	})
+	if err := run.Open(ctx); err != nil {
+		return fmt.Errorf("start runner: %w", err)
+	}
+	defer run.Close()
+
+	srv := httpapi.NewServer(httpapi.Config{Store: db, Runner: run, Policy: policy, Token: cfg.APIToken, Logger: logger})
+	if err := srv.Open(cfg.Listen); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer srv.Close()
+	logger.Info("listening", "addr", srv.Addr().String(), "version", apistream.Version, "data", cfg.Data,
+		"auth", cfg.APIToken != "")
+
+	if demo != nil {
+		if err := registerDemoJobs(ctx, db, run, demo.URL, logger); err != nil {
+			return fmt.Errorf("register demo jobs: %w", err)
+		}
+	}
+
+	<-ctx.Done()
+	logger.Info("shutting down")
+	return nil
+}
+
+func newLogger(cfg *Config, w io.Writer) (*slog.Logger, error) {
+	level, err := parseLevel(cfg.LogLevel)
+	if err != nil {
+		return nil, err
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(s))); err != nil {
+		return 0, apistream.Invalidf("log-level", "log-level %q is not debug, info, warn or error", s)
+	}
+	return l, nil
+}
