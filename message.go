@@ -1,0 +1,29 @@
+package apistream
+
+import "strings"
+
+// Message is one event published to a hub topic: the unit publishers send, the broker carries and
+// subscribers receive as one SSE event.
+type Message struct {
+	Topic string `json:"topic"`
+	// Event is the SSE event type; empty means the default, "message".
+	Event string `json:"event,omitempty"`
+	// ID is the SSE event id; empty means the hub assigns the next one.
+	ID   string `json:"id,omitempty"`
+	Data []byte `json:"data"`
+}
+
+// Validate checks what a subscriber's parser would otherwise mangle: the topic, and an event type
+// or id containing CR, LF or NUL.
+func (m *Message) Validate() error {
+	if err := ValidateTopic(m.Topic); err != nil {
+		return err
+	}
+	if strings.ContainsAny(m.Event, "\r\n\x00") {
+		return Invalidf("event", "event type contains CR, LF or NUL")
+	}
+	if strings.ContainsAny(m.ID, "\r\n\x00") {
+		return Invalidf("id", "event id contains CR, LF or NUL")
+	}
+	return nil
+}

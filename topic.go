@@ -1,0 +1,118 @@
+package apistream
+
+import (
+	"strings"
+)
+
+// MaxTopicLen is the longest topic name or pattern accepted, in bytes.
+const MaxTopicLen = 256
+
+// ValidateTopic reports whether name is a topic events can be published to: one or more
+// '/'-separated segments, none empty, no wildcard segment, printable characters only.
+func ValidateTopic(name string) error {
+	return validateTopic("topic", name, false)
+}
+
+// ValidatePattern reports whether pattern is a topic pattern a client can subscribe to: like a topic,
+// but a segment may be '*' (exactly one segment) and the last segment may be '**' (one or more
+// segments).
+func ValidatePattern(pattern string) error {
+	return validateTopic("topic", pattern, true)
+}
+
+func validateTopic(field, s string, wildcards bool) error {
+	if s == "" {
+		return Invalidf(field, "topic is empty")
+	}
+	if len(s) > MaxTopicLen {
+		return Invalidf(field, "topic is longer than %d bytes", MaxTopicLen)
+	}
+	segs := strings.Split(s, "/")
+	for i, seg := range segs {
+		switch {
+		case seg == "":
+			return Invalidf(field, "topic %q has an empty segment", s)
+		case seg == "*" || seg == "**":
+			if !wildcards {
+				return Invalidf(field, "topic %q: wildcards are for subscribing, not publishing", s)
+			}
+			if seg == "**" && i != len(segs)-1 {
+				return Invalidf(field, "topic %q: '**' must be the last segment", s)
+			}
+		case strings.Contains(seg, "*"):
+			return Invalidf(field, "topic %q: '*' must be a whole segment", s)
+		}
+		for _, r := range seg {
+			if r < 0x20 || r == 0x7f {
+				return Invalidf(field, "topic %q contains a control character", s)
+			}
+		}
+	}
+	return nil
+}
+
+// IsPattern reports whether a (valid) pattern contains a wildcard segment.
+func IsPattern(pattern string) bool {
+	return pattern == "*" || pattern == "**" ||
+		strings.HasPrefix(pattern, "*/") || strings.HasPrefix(pattern, "**/") ||
+		strings.Contains(pattern, "/*/") || strings.HasSuffix(pattern, "/*") || strings.HasSuffix(pattern, "/**")
+}
+
+// MatchTopic reports whether topic matches pattern, segment by segment: '*' matches exactly one
+// segment and a final '**' one or more; any other segment matches only itself, so "details/26" does
+// not match "details/2665".
+func MatchTopic(pattern, topic string) bool {
+	for {
+		p, prest, pmore := strings.Cut(pattern, "/")
+		t, trest, tmore := strings.Cut(topic, "/")
+		switch {
+		case p == "**" && !pmore:
+			return t != ""
+		case p != "*" && p != t:
+			return false
+		case !pmore || !tmore:
+			return pmore == tmore
+		}
+		pattern, topic = prest, trest
+	}
+}
+
+// MatchAny reports whether topic matches one of patterns.
+func MatchAny(patterns []string, topic string) bool {
+	for _, p := range patterns {
+		if MatchTopic(p, topic) {
+			return true
+		}
+	}
+	return false
+}
+
+// Covers reports whether every topic matched by pattern is also matched by one of grants; it decides
+// whether a token allowed grants may subscribe to pattern. It is exact for the patterns ValidatePattern
+// accepts.
+func Covers(grants []string, pattern string) bool {
+	for _, g := range grants {
+		if covers(g, pattern) {
+			return true
+		}
+	}
+	return false
+}
+
+func covers(grant, pattern string) bool {
+	for {
+		g, grest, gmore := strings.Cut(grant, "/")
+		p, prest, pmore := strings.Cut(pattern, "/")
+		switch {
+		case g == "**" && !gmore:
+			return true // one or more segments; pattern has at least this one
+		case p == "**" && !pmore:
+			return false // pattern reaches deeper than any non-'**' grant
+		case g != "*" && g != p:
+			return false // a literal grant segment covers only that literal
+		case !gmore || !pmore:
+			return gmore == pmore
+		}
+		grant, pattern = grest, prest
+	}
+}

@@ -1,0 +1,75 @@
+package apistream_test
+
+import (
+	"testing"
+
+	"github.com/apistream/apistream"
+)
+
+func TestMatchTopic(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, topic string
+		want           bool
+	}{
+		{"scores", "scores", true},
+		{"scores", "scores/1", false},
+		{"details/26", "details/2665", false},
+		{"details/2665", "details/26", false},
+		{"details/*", "details/2665", true},
+		{"details/*", "details", false},
+		{"details/*", "details/2665/x", false},
+		{"*/2665", "details/2665", true},
+		{"details/**", "details/2665/x", true},
+		{"details/**", "details/2665", true},
+		{"details/**", "details", false},
+		{"details/**", "detailsx/1", false},
+		{"**", "a", true},
+		{"**", "a/b/c", true},
+		{"a/*/c", "a/b/c", true},
+		{"a/*/c", "a/b/d", false},
+	} {
+		if got := apistream.MatchTopic(tc.pattern, tc.topic); got != tc.want {
+			t.Errorf("MatchTopic(%q, %q) = %v, want %v", tc.pattern, tc.topic, got, tc.want)
+		}
+	}
+}
+
+func TestCovers(t *testing.T) {
+	for _, tc := range []struct {
+		grant, pattern string
+		want           bool
+	}{
+		{"news/**", "news/sport", true},
+		{"news/**", "news/*", true},
+		{"news/**", "news/**", true},
+		{"news/**", "news", false},
+		{"news/*", "news/**", false},
+		{"news/*", "news/*", true},
+		{"news/*", "news/sport/x", false},
+		{"news/sport", "news/*", false},
+		{"*", "news", true},
+		{"**", "a/**", true},
+		{"users/42", "users/42", true},
+		{"users/42", "users/4", false},
+	} {
+		if got := apistream.Covers([]string{tc.grant}, tc.pattern); got != tc.want {
+			t.Errorf("Covers(%q, %q) = %v, want %v", tc.grant, tc.pattern, got, tc.want)
+		}
+	}
+}
+
+func TestValidatePattern(t *testing.T) {
+	for _, ok := range []string{"a", "a/b", "a/*", "a/**", "*", "**", "details/2665"} {
+		if err := apistream.ValidatePattern(ok); err != nil {
+			t.Errorf("ValidatePattern(%q) = %v, want nil", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "a//b", "/a", "a/", "a/**/b", "a*", "a/b*c", "a\nb"} {
+		if err := apistream.ValidatePattern(bad); apistream.ErrorCode(err) != apistream.EINVALID {
+			t.Errorf("ValidatePattern(%q) = %v, want invalid", bad, err)
+		}
+	}
+	if err := apistream.ValidateTopic("a/*"); err == nil {
+		t.Error("ValidateTopic(a/*) = nil, want an error: no wildcards when publishing")
+	}
+}
