@@ -1,0 +1,150 @@
+package ssestream
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Event is one dispatched server-sent event.
+type Event struct {
+	Type string // "message" when the stream named none
+	ID   string // the last event id as of this event (ids persist across events, as in browsers)
+	Data string // data lines joined with "\n"
+}
+
+// Decoder reads events from a stream exactly as the WHATWG HTML standard's "event stream
+// interpretation" says: a leading UTF-8 BOM is dropped; lines end with CR LF, LF or CR (also when the
+// CR and LF arrive in different reads); one space after the colon is stripped; a line without a colon
+// is a field with an empty value; comments are ignored; an id containing NUL is ignored; retry is
+// taken only when all digits; an event without data is not dispatched; an unfinished event at the end
+// of the stream is dropped.
+type Decoder struct {
+	r       *bufio.Reader
+	line    []byte
+	started bool
+	skipLF  bool
+
+	lastID  string
+	data    strings.Builder
+	hasData bool
+	typ     string
+
+	// Retry is the reconnection time the stream asked for, or zero.
+	Retry time.Duration
+	// Comments counts comment lines read: keep-alives are liveness even though they carry no event.
+	Comments int
+	// LastRead is when a line was last read, comments included.
+	LastRead time.Time
+}
+
+// NewDecoder returns a Decoder reading r.
+func NewDecoder(r io.Reader) *Decoder {
+	return &Decoder{r: bufio.NewReaderSize(r, 16<<10)}
+}
+
+// LastEventID returns the id to resume after: the last id the stream set.
+func (d *Decoder) LastEventID() string { return d.lastID }
+
+// Next returns the next dispatched event. At the end of the stream it returns io.EOF (or the read
+// error), dropping an event that was not finished by a blank line.
+func (d *Decoder) Next() (Event, error) {
+	for {
+		line, err := d.readLine()
+		if err != nil {
+			return Event{}, err
+		}
+		d.LastRead = time.Now()
+		if len(line) == 0 {
+			if !d.hasData {
+				d.typ = ""
+				continue
+			}
+			ev := Event{Type: d.typ, ID: d.lastID, Data: d.data.String()}
+			if ev.Type == "" {
+				ev.Type = "message"
+			}
+			d.data.Reset()
+			d.hasData, d.typ = false, ""
+			return ev, nil
+		}
+		d.field(line)
+	}
+}
+
+func (d *Decoder) field(line []byte) {
+	if line[0] == ':' {
+		d.Comments++
+		return
+	}
+	name, value, found := bytes.Cut(line, []byte{':'})
+	if found && len(value) > 0 && value[0] == ' ' {
+		value = value[1:]
+	}
+	switch string(name) {
+	case "event":
+		d.typ = string(value)
+	case "data":
+		if d.hasData {
+			d.data.WriteByte('\n')
+		}
+		d.data.Write(value)
+		d.hasData = true
+	case "id":
+		if bytes.IndexByte(value, 0) < 0 {
+			d.lastID = string(value)
+		}
+	case "retry":
+		if ms, ok := digits(value); ok {
+			d.Retry = time.Duration(ms) * time.Millisecond
+		}
+	}
+}
+
+func digits(b []byte) (int64, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	return n, err == nil
+}
+
+// readLine returns the next line without its end. The slice is valid until the next call.
+func (d *Decoder) readLine() ([]byte, error) {
+	d.line = d.line[:0]
+	for {
+		if _, err := d.r.Peek(1); err != nil {
+			return nil, err // an unfinished line is dropped with its event
+		}
+		chunk, _ := d.r.Peek(d.r.Buffered())
+		if d.skipLF {
+			d.skipLF = false
+			if chunk[0] == '\n' {
+				_, _ = d.r.Discard(1)
+				continue
+			}
+		}
+		i := bytes.IndexAny(chunk, "\r\n")
+		if i < 0 {
+			d.line = append(d.line, chunk...)
+			_, _ = d.r.Discard(len(chunk))
+			continue
+		}
+		d.line = append(d.line, chunk[:i]...)
+		d.skipLF = chunk[i] == '\r'
+		_, _ = d.r.Discard(i + 1)
+		if !d.started {
+			d.started = true
+			d.line = bytes.TrimPrefix(d.line, []byte("\uFEFF"))
+		}
+		return d.line, nil
+	}
+}

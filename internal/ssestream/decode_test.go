@@ -1,0 +1,101 @@
+package ssestream_test
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	"github.com/apistream/apistream/internal/ssestream"
+)
+
+func decodeAll(t *testing.T, r io.Reader) (*ssestream.Decoder, []ssestream.Event) {
+	t.Helper()
+	d := ssestream.NewDecoder(r)
+	var evs []ssestream.Event
+	for {
+		ev, err := d.Next()
+		if errors.Is(err, io.EOF) {
+			return d, evs
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+}
+
+func TestDecoder_Next(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		want     []ssestream.Event
+	}{
+		{"simple", "data: hi\n\n", []ssestream.Event{{Type: "message", Data: "hi"}}},
+		{"bom dropped", "\uFEFFdata: hi\n\n", []ssestream.Event{{Type: "message", Data: "hi"}}},
+		{"bom only at start", "data: a\n\n\uFEFFdata: b\n\n", []ssestream.Event{{Type: "message", Data: "a"}}},
+		{"crlf", "data: a\r\nevent: x\r\n\r\n", []ssestream.Event{{Type: "x", Data: "a"}}},
+		{"cr", "data: a\rdata: b\r\r", []ssestream.Event{{Type: "message", Data: "a\nb"}}},
+		{"one space stripped", "data:  two\n\n", []ssestream.Event{{Type: "message", Data: " two"}}},
+		{"no space", "data:x\n\n", []ssestream.Event{{Type: "message", Data: "x"}}},
+		{"no colon is empty value", "data\ndata\n\n", []ssestream.Event{{Type: "message", Data: "\n"}}},
+		{"comments ignored", ": hello\ndata: a\n: mid\n\n", []ssestream.Event{{Type: "message", Data: "a"}}},
+		{"id persists", "id: 1\ndata: a\n\ndata: b\n\n", []ssestream.Event{{Type: "message", ID: "1", Data: "a"}, {Type: "message", ID: "1", Data: "b"}}},
+		{"id with nul ignored", "id: 1\ndata: a\n\nid: 2\x003\ndata: b\n\n", []ssestream.Event{{Type: "message", ID: "1", Data: "a"}, {Type: "message", ID: "1", Data: "b"}}},
+		{"empty id resets", "id: 1\ndata: a\n\nid\ndata: b\n\n", []ssestream.Event{{Type: "message", ID: "1", Data: "a"}, {Type: "message", Data: "b"}}},
+		{"no data no dispatch", "event: x\n\ndata: a\n\n", []ssestream.Event{{Type: "message", Data: "a"}}},
+		{"unfinished dropped", "data: a\n\ndata: b\n", []ssestream.Event{{Type: "message", Data: "a"}}},
+		{"unknown field ignored", "foo: bar\ndata: a\n\n", []ssestream.Event{{Type: "message", Data: "a"}}},
+		{"space in name is another field", "data : a\ndata: b\n\n", []ssestream.Event{{Type: "message", Data: "b"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, r := range []io.Reader{strings.NewReader(tc.in), iotest.OneByteReader(strings.NewReader(tc.in))} {
+				_, got := decodeAll(t, r)
+				if len(got) != len(tc.want) {
+					t.Fatalf("got %d events %q, want %q", len(got), got, tc.want)
+				}
+				for i := range got {
+					if got[i] != tc.want[i] {
+						t.Errorf("event %d: got %+v, want %+v", i, got[i], tc.want[i])
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestDecoder_Retry(t *testing.T) {
+	d, _ := decodeAll(t, strings.NewReader("retry: 1500\n\nretry: 12x\n\nretry: -1\n\n: c\n\n"))
+	if got, want := d.Retry, 1500*time.Millisecond; got != want {
+		t.Errorf("Retry = %s, want %s", got, want)
+	}
+	if got, want := d.Comments, 1; got != want {
+		t.Errorf("Comments = %d, want %d", got, want)
+	}
+}
+
+// TestDecoder_CRLFSplit covers a CR that ends one read and the LF that begins the next: one line end.
+func TestDecoder_CRLFSplit(t *testing.T) {
+	pr, pw := io.Pipe()
+	go func() {
+		for _, part := range []string{"data: a\r", "\ndata: b\r", "\n\r", "\n"} {
+			_, _ = pw.Write([]byte(part))
+		}
+		pw.Close()
+	}()
+	_, got := decodeAll(t, pr)
+	if len(got) != 1 || got[0].Data != "a\nb" {
+		t.Fatalf("got %q, want one event with data \"a\\nb\"", got)
+	}
+}
+
+func TestEncodeDecode(t *testing.T) {
+	data := "line1\nline2\r\nline3\r\n\nend"
+	buf := ssestream.AppendEvent(nil, "9", "patch", []byte(data))
+	_, got := decodeAll(t, strings.NewReader(string(buf)))
+	want := strings.NewReplacer("\r\n", "\n", "\r", "\n").Replace(data)
+	if len(got) != 1 || got[0].Data != want || got[0].ID != "9" || got[0].Type != "patch" {
+		t.Fatalf("got %+v, want one patch event with id 9 and data %q", got, want)
+	}
+}

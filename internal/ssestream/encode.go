@@ -1,0 +1,57 @@
+// Package ssestream is the Server-Sent Events wire format: how apistream writes events.
+package ssestream
+
+import (
+	"bytes"
+	"strconv"
+)
+
+// AppendEvent appends one event in SSE framing to buf: the optional id and event lines, one data line
+// per line of data (a CR LF, CR or LF in data starts a new data line, so the client joins them back with
+// LF), and the blank line that dispatches it. The caller has checked that id and event hold no CR, LF
+// or NUL.
+func AppendEvent(buf []byte, id, event string, data []byte) []byte {
+	if id != "" {
+		buf = append(buf, "id: "...)
+		buf = append(buf, id...)
+		buf = append(buf, '\n')
+	}
+	if event != "" {
+		buf = append(buf, "event: "...)
+		buf = append(buf, event...)
+		buf = append(buf, '\n')
+	}
+	for {
+		i := bytes.IndexAny(data, "\r\n")
+		buf = append(buf, "data: "...)
+		if i < 0 {
+			buf = append(buf, data...)
+			buf = append(buf, '\n')
+			break
+		}
+		buf = append(buf, data[:i]...)
+		buf = append(buf, '\n')
+		if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+			i++
+		}
+		data = data[i+1:]
+	}
+	return append(buf, '\n')
+}
+
+// AppendComment appends a comment line, which clients ignore: keep-alives and greetings.
+func AppendComment(buf []byte, text string) []byte {
+	buf = append(buf, ':')
+	if text != "" {
+		buf = append(buf, ' ')
+		buf = append(buf, text...)
+	}
+	return append(buf, '\n', '\n')
+}
+
+// AppendRetry appends a retry field: how many milliseconds a client waits before reconnecting.
+func AppendRetry(buf []byte, ms int64) []byte {
+	buf = append(buf, "retry: "...)
+	buf = strconv.AppendInt(buf, ms, 10)
+	return append(buf, '\n', '\n')
+}
