@@ -3,7 +3,6 @@ package runner_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"path/filepath"
 	"sync"
@@ -12,47 +11,12 @@ import (
 	"time"
 
 	"github.com/apistream/apistream"
+	"github.com/apistream/apistream/internal/memnet"
 	"github.com/apistream/apistream/internal/poller"
 	"github.com/apistream/apistream/internal/runner"
 	"github.com/apistream/apistream/internal/store"
 	"github.com/apistream/apistream/internal/store/sqlite"
 )
-
-// pipeListener serves an http.Server over net.Pipe connections, so that inside a synctest bubble the
-// whole exchange is in memory and blocking on it advances the fake clock.
-type pipeListener struct {
-	conns  chan net.Conn
-	closed chan struct{}
-	once   sync.Once
-}
-
-func newPipeListener() *pipeListener {
-	return &pipeListener{conns: make(chan net.Conn), closed: make(chan struct{})}
-}
-
-func (l *pipeListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.closed:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *pipeListener) Close() error   { l.once.Do(func() { close(l.closed) }); return nil }
-func (l *pipeListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 80} }
-
-func (l *pipeListener) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	client, server := net.Pipe()
-	select {
-	case l.conns <- server:
-		return client, nil
-	case <-l.closed:
-		return nil, net.ErrClosed
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
 
 // env is a runner on a real SQLite file whose poller reaches handler over in-memory pipes.
 type env struct {
@@ -68,10 +32,10 @@ func newEnv(t *testing.T, handler http.Handler, cfg runner.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := newPipeListener()
+	ln := memnet.Listen()
 	srv := &http.Server{Handler: handler}
 	go srv.Serve(ln)
-	p := poller.New(poller.Config{DialContext: ln.dial})
+	p := poller.New(poller.Config{DialContext: ln.Dial})
 	cfg.Store, cfg.Poller = db, p
 	r := runner.New(cfg)
 	if err := r.Open(t.Context()); err != nil {

@@ -1,0 +1,58 @@
+// Package memnet is an in-memory network for tests: an http.Server listens on a Listener and clients
+// reach it through Dial, over net.Pipe connections. Inside a testing/synctest bubble the whole
+// exchange is in memory, so blocking on it lets the fake clock advance.
+package memnet
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sync"
+)
+
+// Listener accepts the connections that Dial makes.
+type Listener struct {
+	conns  chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+// Listen returns a new Listener.
+func Listen() *Listener {
+	return &Listener{conns: make(chan net.Conn), closed: make(chan struct{})}
+}
+
+// Accept waits for the next connection.
+func (l *Listener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops accepting; connections already made stay open.
+func (l *Listener) Close() error { l.once.Do(func() { close(l.closed) }); return nil }
+
+// Addr returns a placeholder loopback address.
+func (l *Listener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 80} }
+
+// Dial connects to the Listener, whatever the address; it has the signature of
+// net.Dialer.DialContext.
+func (l *Listener) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	client, server := net.Pipe()
+	select {
+	case l.conns <- server:
+		return client, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Client returns an HTTP client whose connections go to l.
+func (l *Listener) Client() *http.Client {
+	return &http.Client{Transport: &http.Transport{DialContext: l.Dial, MaxIdleConnsPerHost: 64}}
+}
