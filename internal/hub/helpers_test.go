@@ -1,0 +1,138 @@
+package hub_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"sync"
+	"testing"
+
+	"github.com/apistream/apistream"
+	"github.com/apistream/apistream/internal/hub"
+	"github.com/apistream/apistream/internal/memnet"
+	"github.com/apistream/apistream/internal/ssestream"
+)
+
+// testHub is a Hub served over an in-memory network; create it inside a synctest bubble.
+type testHub struct {
+	*hub.Hub
+	client *http.Client
+}
+
+func newTestHub(t *testing.T, cfg hub.Config) *testHub {
+	t.Helper()
+	h := hub.New(cfg)
+	ln := memnet.Listen()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		err := h.ServeStream(w, r, hub.StreamRequest{
+			Topics: q["topic"], LastEventID: r.Header.Get("Last-Event-ID"), RequestPath: r.URL.Path,
+		})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+		}
+	})}
+	go srv.Serve(ln)
+	client := ln.Client()
+	t.Cleanup(func() {
+		h.Close()
+		srv.Close()
+		client.CloseIdleConnections()
+	})
+	return &testHub{Hub: h, client: client}
+}
+
+func (th *testHub) publish(t *testing.T, topic, event, data string) string {
+	t.Helper()
+	id, err := th.Publish(apistream.Message{Topic: topic, Event: event, Data: []byte(data)})
+	if err != nil {
+		t.Fatalf("publish to %s: %v", topic, err)
+	}
+	return id
+}
+
+// stream is one subscriber whose events a goroutine collects as they arrive.
+type stream struct {
+	cancel context.CancelFunc
+	header http.Header
+	lastID string // the Last-Event-ID it was opened with
+	done   chan struct{}
+
+	mu     sync.Mutex
+	events []ssestream.Event
+	err    error
+}
+
+func (th *testHub) subscribe(t *testing.T, lastID string, topics ...string) *stream {
+	t.Helper()
+	q := url.Values{"topic": topics}
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://hub/sub?"+q.Encode(), nil)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := th.client.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		cancel()
+		t.Fatalf("subscribe %v: status %d", topics, resp.StatusCode)
+	}
+	s := &stream{cancel: cancel, header: resp.Header, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		defer resp.Body.Close()
+		dec := ssestream.NewDecoder(resp.Body)
+		for {
+			ev, err := dec.Next()
+			s.mu.Lock()
+			if err != nil {
+				if !errors.Is(err, io.EOF) && !errors.Is(err, context.Canceled) {
+					s.err = err
+				}
+				s.mu.Unlock()
+				return
+			}
+			s.events = append(s.events, ev)
+			s.mu.Unlock()
+		}
+	}()
+	t.Cleanup(s.close)
+	return s
+}
+
+func (s *stream) close() {
+	s.cancel()
+	<-s.done
+}
+
+func (s *stream) got() []ssestream.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]ssestream.Event(nil), s.events...)
+}
+
+func (s *stream) ended() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func datas(evs []ssestream.Event) []string {
+	out := make([]string, len(evs))
+	for i, e := range evs {
+		out[i] = e.Data
+	}
+	return out
+}
+
+func msg(topic, id, data string) apistream.Message {
+	return apistream.Message{Topic: topic, ID: id, Data: []byte(data)}
+}

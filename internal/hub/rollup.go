@@ -1,0 +1,164 @@
+package hub
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/apistream/apistream"
+)
+
+// RollupMode says how a throttled topic combines the events of one window into one.
+type RollupMode string
+
+// Roll-up modes.
+const (
+	RollupLast  RollupMode = "last"  // the latest event wins
+	RollupMerge RollupMode = "merge" // JSON objects combined as one JSON merge patch (RFC 7386)
+	RollupSum   RollupMode = "sum"   // JSON objects of numbers, summed per key
+	RollupBatch RollupMode = "batch" // a JSON array of the events' data
+)
+
+// Rollup throttles the topics matching Pattern to at most MaxRate events per second, combining what
+// arrives in between by Mode. Events are emitted at the end of each window; a window with no events
+// emits nothing.
+type Rollup struct {
+	Pattern string     `json:"pattern" koanf:"pattern"`
+	MaxRate float64    `json:"max_rate" koanf:"max_rate"`
+	Mode    RollupMode `json:"rollup" koanf:"rollup"`
+}
+
+// Validate names the field of r that is wrong.
+func (r Rollup) Validate() error {
+	if err := apistream.ValidatePattern(r.Pattern); err != nil {
+		return apistream.Invalidf("pattern", "%s", apistream.ErrorMessage(err))
+	}
+	if r.MaxRate <= 0 || r.MaxRate > 1000 {
+		return apistream.Invalidf("max_rate", "max_rate %g is outside (0, 1000] events per second", r.MaxRate)
+	}
+	switch r.Mode {
+	case RollupLast, RollupMerge, RollupSum, RollupBatch:
+		return nil
+	}
+	return apistream.Invalidf("rollup", "rollup %q is not one of last, merge, sum, batch", r.Mode)
+}
+
+func (r Rollup) window() time.Duration {
+	return time.Duration(float64(time.Second) / r.MaxRate)
+}
+
+// rollState is one throttled topic's window: what arrived since the last emit.
+type rollState struct {
+	rule  Rollup
+	n     int // events combined in this window
+	event string
+	last  []byte
+	sums  map[string]float64
+	merge map[string]any
+	batch []json.RawMessage
+	timer *time.Timer
+}
+
+func (r *rollState) pending() bool { return r.n > 0 }
+
+// add combines m into the window and makes sure the window's end is scheduled. t.mu is held.
+func (r *rollState) add(h *Hub, t *topic, m apistream.Message) error {
+	switch r.rule.Mode {
+	case RollupLast:
+		r.last = m.Data
+	case RollupSum:
+		var in map[string]float64
+		if err := json.Unmarshal(m.Data, &in); err != nil {
+			return apistream.Invalidf("data", "topic %s sums its events: data must be a JSON object of numbers", t.name)
+		}
+		if r.sums == nil {
+			r.sums = make(map[string]float64, len(in))
+		}
+		for k, v := range in {
+			r.sums[k] += v
+		}
+	case RollupMerge:
+		var in map[string]any
+		if err := json.Unmarshal(m.Data, &in); err != nil || in == nil {
+			return apistream.Invalidf("data", "topic %s merges its events: data must be a JSON object", t.name)
+		}
+		r.merge = composeMergePatch(r.merge, in)
+	case RollupBatch:
+		item := json.RawMessage(m.Data)
+		if !json.Valid(m.Data) {
+			item, _ = json.Marshal(string(m.Data))
+		}
+		r.batch = append(r.batch, item)
+	}
+	r.n++
+	r.event = m.Event
+	if r.timer == nil {
+		r.timer = time.AfterFunc(r.rule.window(), func() { h.flush(t) })
+	}
+	return nil
+}
+
+// flush emits the window's combined event, if anything arrived.
+func (h *Hub) flush(t *topic) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r := t.roll
+	r.timer = nil
+	if r.n == 0 || h.ctx.Err() != nil {
+		return
+	}
+	var data []byte
+	var err error
+	switch r.rule.Mode {
+	case RollupLast:
+		data = r.last
+	case RollupSum:
+		data, err = json.Marshal(r.sums)
+	case RollupMerge:
+		data, err = json.Marshal(r.merge)
+	case RollupBatch:
+		data, err = json.Marshal(r.batch)
+	}
+	event := r.event
+	*r = rollState{rule: r.rule}
+	if err != nil { // the inputs were checked when added; this is a bug
+		h.cfg.Logger.Error("roll-up encode", "topic", t.name, "err", err)
+		return
+	}
+	h.emitLocked(t, event, "", data)
+}
+
+// composeMergePatch returns one merge patch with the effect of applying a and then b.
+func composeMergePatch(a, b map[string]any) map[string]any {
+	if a == nil {
+		return b
+	}
+	for k, bv := range b {
+		bo, bIsObj := bv.(map[string]any)
+		av, had := a[k]
+		ao, aIsObj := av.(map[string]any)
+		switch {
+		case bIsObj && aIsObj:
+			a[k] = composeMergePatch(ao, bo)
+		case bIsObj && had:
+			// a set k to a non-object (or deleted it): b's object applies to an empty object.
+			a[k] = withoutNulls(bo)
+		default:
+			a[k] = bv
+		}
+	}
+	return a
+}
+
+func withoutNulls(o map[string]any) map[string]any {
+	out := make(map[string]any, len(o))
+	for k, v := range o {
+		switch v := v.(type) {
+		case nil:
+		case map[string]any:
+			out[k] = withoutNulls(v)
+		default:
+			out[k] = v
+		}
+	}
+	return out
+}

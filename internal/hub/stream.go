@@ -1,0 +1,210 @@
+package hub
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/apistream/apistream"
+	"github.com/apistream/apistream/internal/ssestream"
+)
+
+// ConnectionIDHeader is the response header that tells a client its connection id, with which it can
+// end its own stream (DELETE /v1/connections/{id}).
+const ConnectionIDHeader = "Apistream-Connection-Id"
+
+// StreamRequest is what a subscriber asked for, already authorised by the HTTP layer.
+type StreamRequest struct {
+	Topics      []string // topics and patterns
+	LastEventID string   // resume after this event
+	Subject     string
+	RequestPath string
+	ClientIP    string
+	UserAgent   string
+}
+
+// ServeStream serves one SSE stream until the client leaves, the hub closes, the stream reaches its
+// maximum duration or it is disconnected. It returns an error only when it wrote nothing, so the
+// caller can answer with it.
+func (h *Hub) ServeStream(w http.ResponseWriter, r *http.Request, req StreamRequest) error {
+	topics := slices.Clone(req.Topics)
+	slices.Sort(topics)
+	topics = slices.Compact(topics)
+	if len(topics) == 0 {
+		return apistream.Invalidf("topic", "subscribe to at least one topic")
+	}
+	for _, t := range topics {
+		if err := apistream.ValidatePattern(t); err != nil {
+			return err
+		}
+	}
+	s := &Subscriber{
+		ID: newConnID(), Topics: topics, Subject: req.Subject, RequestPath: req.RequestPath,
+		ClientIP: req.ClientIP, UserAgent: req.UserAgent, CreatedAt: h.cfg.Now(),
+		queue: make(chan *message, h.cfg.QueueSize), kicked: make(chan struct{}), stats: &h.stats,
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream; charset=utf-8")
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("Connection", "keep-alive")
+	hdr.Set("X-Accel-Buffering", "no")
+	if r.Method == http.MethodHead {
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	hdr.Set(ConnectionIDHeader, s.ID)
+
+	if err := h.subscribe(s); err != nil {
+		return err
+	}
+	defer h.wg.Done()
+	defer h.unsubscribe(s)
+	regSeq := h.seq.Load()
+
+	rc := http.NewResponseController(w)
+	w.WriteHeader(http.StatusOK)
+	buf := ssestream.AppendComment(make([]byte, 0, 512), "connected "+s.ID)
+	buf = ssestream.AppendRetry(buf, h.cfg.Retry.Milliseconds())
+	replay, seen, reset := h.replay(s, req.LastEventID)
+	if reset {
+		data, _ := json.Marshal(map[string]string{"last_event_id": req.LastEventID, "reason": "events since that id are no longer available; refetch the state"})
+		buf = ssestream.AppendEvent(buf, strconv.FormatUint(regSeq, 10), "reset", data)
+	}
+	if !h.write(rc, w, s, buf, replay) {
+		return nil
+	}
+
+	keepAlive := time.NewTimer(h.cfg.KeepAlive)
+	defer keepAlive.Stop()
+	var end <-chan time.Time
+	if h.cfg.MaxDuration > 0 {
+		t := time.NewTimer(jitter(h.cfg.MaxDuration))
+		defer t.Stop()
+		end = t.C
+	}
+	batch := make([]*message, 0, 64)
+	for {
+		select {
+		case <-r.Context().Done():
+			return nil
+		case <-h.ctx.Done():
+			return nil
+		case <-end:
+			return nil
+		case <-s.kicked:
+			reason, _ := s.kickReason.Load().(string)
+			h.write(rc, w, s, ssestream.AppendComment(nil, "disconnected: "+reason), nil)
+			return nil
+		case <-keepAlive.C:
+			if !h.write(rc, w, s, []byte(":\n\n"), nil) {
+				return nil
+			}
+		case m := <-s.queue:
+			batch = append(batch[:0], m)
+			for n := min(len(s.queue), cap(batch)-1); n > 0; n-- {
+				batch = append(batch, <-s.queue)
+			}
+			if seen != nil {
+				batch = slices.DeleteFunc(batch, func(m *message) bool { return m.seq <= seen[m.topic] })
+			}
+			if !h.write(rc, w, s, nil, batch) {
+				return nil
+			}
+		}
+		keepAlive.Reset(h.cfg.KeepAlive)
+	}
+}
+
+// write sends prefix and then msgs in one flush, under a write deadline. It reports whether the
+// stream is still usable.
+func (h *Hub) write(rc *http.ResponseController, w http.ResponseWriter, s *Subscriber, prefix []byte, msgs []*message) bool {
+	_ = rc.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
+	n := len(prefix)
+	if len(prefix) > 0 {
+		if _, err := w.Write(prefix); err != nil {
+			return false
+		}
+	}
+	for _, m := range msgs {
+		if _, err := w.Write(m.frame); err != nil {
+			return false
+		}
+		n += len(m.frame)
+	}
+	if err := rc.Flush(); err != nil {
+		return false
+	}
+	s.bytesSent.Add(uint64(n))
+	if len(msgs) > 0 {
+		s.eventsSent.Add(uint64(len(msgs)))
+		h.stats.Delivered.Add(uint64(len(msgs)))
+		if h.cfg.ObserveLatency != nil {
+			now := h.cfg.Now()
+			for _, m := range msgs {
+				h.cfg.ObserveLatency(now.Sub(m.at))
+			}
+		}
+	}
+	return true
+}
+
+// replay returns the events a client resuming after lastID missed, in order, and for each topic they
+// came from the newest seq already included (live events up to it are skipped). reset reports that
+// the hub cannot tell what was missed: the id is unknown, from before a restart, or older than a
+// history that has since dropped events.
+func (h *Hub) replay(s *Subscriber, lastID string) (msgs []*message, seen map[string]uint64, reset bool) {
+	if lastID == "" {
+		return nil, nil, false
+	}
+	topics := h.matching(s.Topics)
+	var after uint64
+	found := false
+	for _, t := range topics {
+		t.mu.Lock()
+		after, found = t.hist.find(lastID)
+		t.mu.Unlock()
+		if found {
+			break
+		}
+	}
+	if !found {
+		n, err := strconv.ParseUint(lastID, 10, 64)
+		if err != nil || n < h.firstSeq || n > h.seq.Load() {
+			return nil, nil, true
+		}
+		after = n
+	}
+	seen = make(map[string]uint64, len(topics))
+	gap := false
+	for _, t := range topics {
+		t.mu.Lock()
+		gap = gap || t.hist.evicted > after
+		msgs = t.hist.after(msgs, after)
+		seen[t.name] = t.lastSeq
+		t.mu.Unlock()
+	}
+	h.mu.RLock()
+	gap = gap || h.goneEvicted > after
+	h.mu.RUnlock()
+	if gap {
+		return nil, nil, true
+	}
+	sort.Slice(msgs, func(i, j int) bool { return msgs[i].seq < msgs[j].seq })
+	return msgs, seen, false
+}
+
+// matching returns the live topics that match any of patterns.
+func (h *Hub) matching(patterns []string) []*topic {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	var out []*topic
+	for name, t := range h.topics {
+		if apistream.MatchAny(patterns, name) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
