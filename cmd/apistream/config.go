@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/apistream/apistream"
+	"github.com/apistream/apistream/internal/hub"
 )
 
 // Config is everything `apistream serve` can be told, from a YAML file, APISTREAM_* environment
@@ -42,6 +44,19 @@ type Config struct {
 
 	RetentionAge  time.Duration `koanf:"retention-age"`
 	RetentionRuns int           `koanf:"retention-runs"`
+
+	// The SSE hub.
+	JWTSecret          string        `koanf:"jwt-secret"`
+	JWTPublicKey       string        `koanf:"jwt-public-key"`
+	AnonymousSubscribe []string      `koanf:"anonymous-subscribe"`
+	CORSOrigins        []string      `koanf:"cors-origin"`
+	Node               string        `koanf:"node"`
+	HistorySize        int           `koanf:"history-size"`
+	HistoryAge         time.Duration `koanf:"history-age"`
+	KeepAlive          time.Duration `koanf:"keepalive"`
+	MaxStreamDuration  time.Duration `koanf:"max-stream-duration"`
+	SubscriberQueue    int           `koanf:"subscriber-queue"`
+	Rollups            []string      `koanf:"rollup"`
 }
 
 // serveFlags declares serve's flags with their defaults; they double as the config keys.
@@ -62,6 +77,18 @@ func serveFlags(fs *pflag.FlagSet) {
 	fs.Int64("max-body-bytes", 10<<20, "largest upstream response body kept; larger is a failed run (too_large)")
 	fs.Duration("retention-age", 30*24*time.Hour, "delete runs older than this (0: keep)")
 	fs.Int("retention-runs", 10000, "keep at most this many runs per job (0: no limit)")
+
+	fs.String("jwt-secret", "", "HS256 key of the hub's JWTs, at least 32 bytes (env APISTREAM_JWT_SECRET)")
+	fs.String("jwt-public-key", "", "PEM public key file of the hub's RS256, ES256 or EdDSA JWTs")
+	fs.StringSlice("anonymous-subscribe", nil, "topic pattern anyone may subscribe to without a token (repeatable)")
+	fs.StringSlice("cors-origin", nil, "origin browsers may use the hub from, or * (repeatable)")
+	fs.String("node", "", "name of this node in status reports (default: the host name)")
+	fs.Int("history-size", 1000, "events kept per topic for Last-Event-ID replay")
+	fs.Duration("history-age", 10*time.Minute, "events older than this leave the replay history")
+	fs.Duration("keepalive", 15*time.Second, "keep-alive comment interval on quiet streams")
+	fs.Duration("max-stream-duration", 0, "close streams after this long (less jitter) so clients reconnect (0: never)")
+	fs.Int("subscriber-queue", 1024, "events queued for one subscriber before it is dropped as too slow")
+	fs.StringSlice("rollup", nil, "throttle topics: PATTERN=RATE:MODE, MODE one of last, merge, sum, batch (repeatable)")
 }
 
 // loadConfig merges file < env < flags and validates the result.
@@ -102,7 +129,7 @@ func loadConfig(fs *pflag.FlagSet, environ []string) (*Config, error) {
 			if !known[key] {
 				return "", nil
 			}
-			if key == "allow-cidr" || key == "deny-cidr" {
+			if f := own.Lookup(key); f != nil && f.Value.Type() == "stringSlice" {
 				return key, strings.Split(v, ",")
 			}
 			return key, v
@@ -171,6 +198,21 @@ func (c *Config) Validate() error {
 	case c.RetentionRuns < 0:
 		return apistream.Invalidf("retention-runs", "retention-runs cannot be negative")
 	}
+	switch {
+	case c.HistorySize < 1:
+		return apistream.Invalidf("history-size", "history-size must be at least 1")
+	case c.HistoryAge <= 0:
+		return apistream.Invalidf("history-age", "history-age must be positive")
+	case c.KeepAlive < time.Second:
+		return apistream.Invalidf("keepalive", "keepalive must be at least 1s")
+	case c.MaxStreamDuration < 0:
+		return apistream.Invalidf("max-stream-duration", "max-stream-duration cannot be negative")
+	case c.SubscriberQueue < 1:
+		return apistream.Invalidf("subscriber-queue", "subscriber-queue must be at least 1")
+	}
+	if _, err := parseRollups(c.Rollups); err != nil {
+		return err
+	}
 	if c.APIToken == "" && !c.Insecure && !isLoopback(host) {
 		return apistream.Invalidf("listen", "refusing to listen on %s without an API token: set --api-token (or APISTREAM_API_TOKEN), or pass --insecure", c.Listen)
 	}
@@ -201,6 +243,25 @@ func parseCIDRs(field string, ss []string) ([]netip.Prefix, error) {
 			}
 		}
 		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// parseRollups reads roll-up rules written PATTERN=RATE:MODE, as in "scores=60:sum".
+func parseRollups(ss []string) ([]hub.Rollup, error) {
+	var out []hub.Rollup
+	for _, s := range ss {
+		pattern, spec, ok1 := strings.Cut(strings.TrimSpace(s), "=")
+		rate, mode, ok2 := strings.Cut(spec, ":")
+		r := hub.Rollup{Pattern: pattern, Mode: hub.RollupMode(mode)}
+		var err error
+		if r.MaxRate, err = strconv.ParseFloat(rate, 64); !ok1 || !ok2 || err != nil {
+			return nil, apistream.Invalidf("rollup", "rollup %q is not PATTERN=RATE:MODE, as in scores=60:sum", s)
+		}
+		if err := r.Validate(); err != nil {
+			return nil, apistream.Invalidf("rollup", "rollup %q: %s", s, apistream.ErrorMessage(err))
+		}
+		out = append(out, r)
 	}
 	return out, nil
 }

@@ -12,7 +12,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/apistream/apistream"
+	"github.com/apistream/apistream/internal/auth"
 	"github.com/apistream/apistream/internal/httpapi"
+	"github.com/apistream/apistream/internal/hub"
 	"github.com/apistream/apistream/internal/poller"
 	"github.com/apistream/apistream/internal/runner"
 	"github.com/apistream/apistream/internal/store"
@@ -40,7 +42,7 @@ file; flags win over the environment, which wins over the file.`,
 }
 
 // serve wires the embedded default together and runs it until ctx ends, then shuts down in order:
-// HTTP, runner, demo upstream, poller, store.
+// HTTP, hub, runner, demo upstream, poller, store.
 func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 	logger, err := newLogger(cfg, logw)
 	if err != nil {
@@ -83,7 +85,28 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 	}
 	defer run.Close()
 
-	srv := httpapi.NewServer(httpapi.Config{Store: db, Runner: run, Policy: policy, Token: cfg.APIToken, Logger: logger})
+	authn, err := auth.New(auth.Config{
+		APIToken: cfg.APIToken, JWTSecret: []byte(cfg.JWTSecret), JWTPublicKeyFile: cfg.JWTPublicKey,
+		AnonymousSubscribe: cfg.AnonymousSubscribe,
+	})
+	if err != nil {
+		return err
+	}
+	rollups, _ := parseRollups(cfg.Rollups)
+	node := cfg.Node
+	if node == "" {
+		node, _ = os.Hostname()
+	}
+	h := hub.New(hub.Config{
+		Node: node, HistorySize: cfg.HistorySize, HistoryAge: cfg.HistoryAge, QueueSize: cfg.SubscriberQueue,
+		KeepAlive: cfg.KeepAlive, MaxDuration: cfg.MaxStreamDuration, Rollups: rollups, Logger: logger,
+	})
+	defer h.Close()
+
+	srv := httpapi.NewServer(httpapi.Config{
+		Store: db, Runner: run, Policy: policy, Token: cfg.APIToken, Hub: h, Auth: authn,
+		CORSOrigins: cfg.CORSOrigins, Logger: logger,
+	})
 	if err := srv.Open(cfg.Listen); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}

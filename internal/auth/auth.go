@@ -76,7 +76,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*Principal, error) {
 	case a.isAPIToken(token):
 		return &Principal{Admin: true}, nil
 	case a.verifier == nil:
-		return nil, apistream.Errorf(apistream.EUNAUTHORIZED, "invalid token")
+		return nil, apistream.Errorf(apistream.EUNAUTHORIZED, "the token is not valid: it is not the API token, and this server takes no JWTs")
 	}
 	c, err := a.verifier.verify(token)
 	if err != nil {

@@ -55,8 +55,8 @@ func TestAuthenticator_Authenticate(t *testing.T) {
 		{name: "empty bearer is anonymous", auth: hs, req: Request("header", ""), want: anonymous},
 		{name: "api token is admin", auth: hs, req: Request("header", "admin-token"), want: admin},
 		{name: "api token only", auth: tok, req: Request("header", "admin-token"), want: admin},
-		{name: "api token only, other token", auth: tok, req: Request("header", "admin-tokem"), code: apistream.EUNAUTHORIZED, msg: "invalid token"},
-		{name: "api token only, jwt", auth: tok, req: Request("header", hsToken), code: apistream.EUNAUTHORIZED, msg: "invalid token"},
+		{name: "api token only, other token", auth: tok, req: Request("header", "admin-tokem"), code: apistream.EUNAUTHORIZED, msg: "the token is not valid: it is not the API token, and this server takes no JWTs"},
+		{name: "api token only, jwt", auth: tok, req: Request("header", hsToken), code: apistream.EUNAUTHORIZED, msg: "the token is not valid: it is not the API token, and this server takes no JWTs"},
 		{name: "api token only, no token", auth: tok, req: Request("", ""), want: &auth.Principal{Anonymous: true}},
 
 		{name: "HS256 header", auth: hs, req: Request("header", hsToken), want: user},

@@ -1,36 +1,27 @@
 package httpapi
 
 import (
-	"crypto/subtle"
 	"net/http"
-	"strings"
 	"time"
 
-	"github.com/apistream/apistream"
 )
 
-// authenticate requires the API token on /v1 when one is configured.
-func (s *Server) authenticate(next http.Handler) http.Handler {
+// admin requires the API token, when one is configured, for the jobs and admin endpoints.
+func (s *Server) admin(next http.HandlerFunc) http.HandlerFunc {
 	if s.cfg.Token == "" {
 		return next
 	}
-	want := []byte(s.cfg.Token)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasPrefix(r.URL.Path, "/v1/") && r.URL.Path != "/v1" {
-			next.ServeHTTP(w, r)
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.auth.Authenticate(r)
+		if err == nil {
+			err = p.CanAdmin()
+		}
+		if err != nil {
+			s.writeError(w, r, err)
 			return
 		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || got == "" {
-			s.writeError(w, r, apistream.Errorf(apistream.EUNAUTHORIZED, "this server needs an API token: send Authorization: Bearer TOKEN"))
-			return
-		}
-		if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
-			s.writeError(w, r, apistream.Errorf(apistream.EUNAUTHORIZED, "the API token is not valid"))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+		next(w, r)
+	}
 }
 
 // statusRecorder remembers the status a handler wrote, for the access log.

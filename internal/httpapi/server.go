@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/apistream/apistream"
+	"github.com/apistream/apistream/internal/auth"
+	"github.com/apistream/apistream/internal/hub"
 	"github.com/apistream/apistream/internal/poller"
 	"github.com/apistream/apistream/internal/store"
 )
@@ -27,15 +29,22 @@ type Config struct {
 	Store  store.Store
 	Runner JobRunner
 	Policy *poller.Policy
-	// Token, when set, is required as "Authorization: Bearer TOKEN" on every /v1 request.
-	Token  string
-	Logger *slog.Logger
-	Now    func() time.Time
+	// Token, when set, is the admin token: required as "Authorization: Bearer TOKEN" on the jobs and
+	// admin endpoints, which are open without it (serve allows that only on loopback).
+	Token string
+	// Hub serves the SSE endpoints; Auth decides who may subscribe and publish (built from Token
+	// alone when nil).
+	Hub         *hub.Hub
+	Auth        *auth.Authenticator
+	CORSOrigins []string // origins browsers may call the hub from; "*" for any
+	Logger      *slog.Logger
+	Now         func() time.Time
 }
 
 // Server is the HTTP server of the REST API.
 type Server struct {
 	cfg    Config
+	auth   *auth.Authenticator
 	mux    *http.ServeMux
 	srv    *http.Server
 	ln     net.Listener
@@ -56,8 +65,15 @@ func NewServer(cfg Config) *Server {
 	if cfg.Policy == nil {
 		cfg.Policy = &poller.Policy{}
 	}
+	a := cfg.Auth
+	if a == nil {
+		var err error
+		if a, err = auth.New(auth.Config{APIToken: cfg.Token, Now: cfg.Now}); err != nil {
+			panic(err) // an API token alone cannot be invalid
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	s := &Server{cfg: cfg, auth: a, mux: http.NewServeMux(), ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	s.routes()
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
@@ -74,26 +90,38 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /healthz", s.handleHealth)
 	m.HandleFunc("GET /version", s.handleVersion)
 
-	m.HandleFunc("POST /v1/jobs", s.handleCreateJob)
-	m.HandleFunc("GET /v1/jobs", s.handleListJobs)
-	m.HandleFunc("GET /v1/jobs/{ref}", s.handleGetJob)
-	m.HandleFunc("PATCH /v1/jobs/{ref}", s.handleUpdateJob)
-	m.HandleFunc("DELETE /v1/jobs/{ref}", s.handleDeleteJob)
-	m.HandleFunc("POST /v1/jobs/{ref}/start", s.handleStartJob)
-	m.HandleFunc("POST /v1/jobs/{ref}/stop", s.handleStopJob)
-	m.HandleFunc("GET /v1/jobs/{ref}/runs", s.handleListRuns)
-	m.HandleFunc("GET /v1/jobs/{ref}/runs/{run}", s.handleGetRun)
-	m.HandleFunc("GET /v1/jobs/{ref}/runs/{run}/body", s.handleRunBody)
-	m.HandleFunc("GET /v1/jobs/{ref}/transitions", s.handleTransitions)
+	m.HandleFunc("POST /v1/jobs", s.admin(s.handleCreateJob))
+	m.HandleFunc("GET /v1/jobs", s.admin(s.handleListJobs))
+	m.HandleFunc("GET /v1/jobs/{ref}", s.admin(s.handleGetJob))
+	m.HandleFunc("PATCH /v1/jobs/{ref}", s.admin(s.handleUpdateJob))
+	m.HandleFunc("DELETE /v1/jobs/{ref}", s.admin(s.handleDeleteJob))
+	m.HandleFunc("POST /v1/jobs/{ref}/start", s.admin(s.handleStartJob))
+	m.HandleFunc("POST /v1/jobs/{ref}/stop", s.admin(s.handleStopJob))
+	m.HandleFunc("GET /v1/jobs/{ref}/runs", s.admin(s.handleListRuns))
+	m.HandleFunc("GET /v1/jobs/{ref}/runs/{run}", s.admin(s.handleGetRun))
+	m.HandleFunc("GET /v1/jobs/{ref}/runs/{run}/body", s.admin(s.handleRunBody))
+	m.HandleFunc("GET /v1/jobs/{ref}/transitions", s.admin(s.handleTransitions))
+
+	if s.cfg.Hub != nil {
+		m.HandleFunc("GET /v1/subscribe", s.handleSubscribe)
+		m.HandleFunc("GET /v1/subscribe/{topic...}", s.handleSubscribe)
+		m.HandleFunc("POST /v1/publish", s.handlePublishBatch)
+		m.HandleFunc("POST /v1/publish/{topic...}", s.handlePublish)
+		m.HandleFunc("POST /v1/users/{user}/messages", s.handleUserMessage)
+		m.HandleFunc("GET /v1/users/{user}/stream", s.handleUserStream)
+		m.HandleFunc("DELETE /v1/connections/{id}", s.handleEndConnection)
+		m.HandleFunc("GET /v1/admin/connections", s.admin(s.handleConnections))
+		m.HandleFunc("DELETE /v1/admin/connections/{id}", s.admin(s.handleKickConnection))
+	}
 
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, apistream.Errorf(apistream.ENOTFOUND, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
 }
 
-// Handler returns the API with its middleware: access logging and, on /v1, the API token check.
+// Handler returns the API with its middleware: access logging and CORS.
 func (s *Server) Handler() http.Handler {
-	return s.logRequests(s.authenticate(s.mux))
+	return s.logRequests(s.cors(s.mux))
 }
 
 // Open listens on addr ("127.0.0.1:0" picks a free port) and serves in the background.

@@ -24,6 +24,8 @@ type StreamRequest struct {
 	RequestPath string
 	ClientIP    string
 	UserAgent   string
+	// Expires, when set, ends the stream then: when the subscriber's token expires.
+	Expires time.Time
 }
 
 // ServeStream serves one SSE stream until the client leaves, the hub closes, the stream reaches its
@@ -80,8 +82,8 @@ func (h *Hub) ServeStream(w http.ResponseWriter, r *http.Request, req StreamRequ
 	keepAlive := time.NewTimer(h.cfg.KeepAlive)
 	defer keepAlive.Stop()
 	var end <-chan time.Time
-	if h.cfg.MaxDuration > 0 {
-		t := time.NewTimer(jitter(h.cfg.MaxDuration))
+	if d := streamLimit(h.cfg.MaxDuration, req.Expires, h.cfg.Now()); d > 0 {
+		t := time.NewTimer(d)
 		defer t.Stop()
 		end = t.C
 	}
@@ -207,4 +209,17 @@ func (h *Hub) matching(patterns []string) []*topic {
 		}
 	}
 	return out
+}
+
+// streamLimit is how long a stream may stay open: the maximum duration less jitter, and no later than
+// its token's expiry; zero for no limit.
+func streamLimit(maxDuration time.Duration, expires, now time.Time) time.Duration {
+	d := jitter(maxDuration)
+	if !expires.IsZero() {
+		until := max(expires.Sub(now), time.Millisecond)
+		if d == 0 || until < d {
+			d = until
+		}
+	}
+	return d
 }
