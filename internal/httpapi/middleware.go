@@ -3,7 +3,6 @@ package httpapi
 import (
 	"net/http"
 	"time"
-
 )
 
 // admin requires the API token, when one is configured, for the jobs and admin endpoints.
