@@ -57,6 +57,10 @@ type Config struct {
 	MaxStreamDuration  time.Duration `koanf:"max-stream-duration"`
 	SubscriberQueue    int           `koanf:"subscriber-queue"`
 	Rollups            []string      `koanf:"rollup"`
+
+	GraphiteAddr     string        `koanf:"graphite-addr"`
+	GraphitePrefix   string        `koanf:"graphite-prefix"`
+	GraphiteInterval time.Duration `koanf:"graphite-interval"`
 }
 
 // serveFlags declares serve's flags with their defaults; they double as the config keys.
@@ -89,6 +93,9 @@ func serveFlags(fs *pflag.FlagSet) {
 	fs.Duration("max-stream-duration", 0, "close streams after this long (less jitter) so clients reconnect (0: never)")
 	fs.Int("subscriber-queue", 1024, "events queued for one subscriber before it is dropped as too slow")
 	fs.StringSlice("rollup", nil, "throttle topics: PATTERN=RATE:MODE, MODE one of last, merge, sum, batch (repeatable)")
+	fs.String("graphite-addr", "", "push the /metrics figures to this Graphite host:port (plaintext protocol)")
+	fs.String("graphite-prefix", "apistream", "prefix of the metric names pushed to Graphite")
+	fs.Duration("graphite-interval", 10*time.Second, "how often to push to Graphite")
 }
 
 // loadConfig merges file < env < flags and validates the result.
@@ -209,6 +216,13 @@ func (c *Config) Validate() error {
 		return apistream.Invalidf("max-stream-duration", "max-stream-duration cannot be negative")
 	case c.SubscriberQueue < 1:
 		return apistream.Invalidf("subscriber-queue", "subscriber-queue must be at least 1")
+	case c.GraphiteInterval < time.Second:
+		return apistream.Invalidf("graphite-interval", "graphite-interval must be at least 1s")
+	}
+	if c.GraphiteAddr != "" {
+		if _, _, err := net.SplitHostPort(c.GraphiteAddr); err != nil {
+			return apistream.Invalidf("graphite-addr", "graphite-addr %q is not host:port", c.GraphiteAddr)
+		}
 	}
 	if _, err := parseRollups(c.Rollups); err != nil {
 		return err

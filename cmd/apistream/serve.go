@@ -15,6 +15,7 @@ import (
 	"github.com/apistream/apistream/internal/auth"
 	"github.com/apistream/apistream/internal/httpapi"
 	"github.com/apistream/apistream/internal/hub"
+	"github.com/apistream/apistream/internal/metrics"
 	"github.com/apistream/apistream/internal/poller"
 	"github.com/apistream/apistream/internal/runner"
 	"github.com/apistream/apistream/internal/store"
@@ -72,7 +73,11 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 		defer demo.Close()
 	}
 
+	m := metrics.New()
+	defer m.Close()
+
 	run := runner.New(runner.Config{
+		OnEvent:       m.ObserveJobEvent,
 		Store:         db,
 		Poller:        p,
 		Logger:        logger,
@@ -100,12 +105,19 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 	h := hub.New(hub.Config{
 		Node: node, HistorySize: cfg.HistorySize, HistoryAge: cfg.HistoryAge, QueueSize: cfg.SubscriberQueue,
 		KeepAlive: cfg.KeepAlive, MaxDuration: cfg.MaxStreamDuration, Rollups: rollups, Logger: logger,
+		ObserveLatency: m.ObserveLatency,
 	})
 	defer h.Close()
+	m.Attach(h, db)
+	if cfg.GraphiteAddr != "" {
+		if err := m.PushGraphite(cfg.GraphiteAddr, cfg.GraphitePrefix, cfg.GraphiteInterval, logger); err != nil {
+			return err
+		}
+	}
 
 	srv := httpapi.NewServer(httpapi.Config{
 		Store: db, Runner: run, Policy: policy, Token: cfg.APIToken, Hub: h, Auth: authn,
-		CORSOrigins: cfg.CORSOrigins, Logger: logger,
+		CORSOrigins: cfg.CORSOrigins, Metrics: m.Handler(), Logger: logger,
 	})
 	if err := srv.Open(cfg.Listen); err != nil {
 		return fmt.Errorf("listen: %w", err)

@@ -37,6 +37,8 @@ type Config struct {
 	Hub         *hub.Hub
 	Auth        *auth.Authenticator
 	CORSOrigins []string // origins browsers may call the hub from; "*" for any
+	// Metrics serves GET /metrics (Prometheus); it needs the API token like the admin endpoints.
+	Metrics http.Handler
 	Logger      *slog.Logger
 	Now         func() time.Time
 }
@@ -102,6 +104,9 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/jobs/{ref}/runs/{run}/body", s.admin(s.handleRunBody))
 	m.HandleFunc("GET /v1/jobs/{ref}/transitions", s.admin(s.handleTransitions))
 
+	if s.cfg.Metrics != nil {
+		m.HandleFunc("GET /metrics", s.admin(s.cfg.Metrics.ServeHTTP))
+	}
 	if s.cfg.Hub != nil {
 		m.HandleFunc("GET /v1/subscribe", s.handleSubscribe)
 		m.HandleFunc("GET /v1/subscribe/{topic...}", s.handleSubscribe)

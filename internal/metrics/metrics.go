@@ -1,0 +1,113 @@
+// Package metrics exposes the hub's and the jobs' figures to Prometheus (GET /metrics) and, when
+// configured, pushes the same figures to Graphite's plaintext protocol.
+package metrics
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/graphite"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/apistream/apistream"
+	"github.com/apistream/apistream/internal/hub"
+	"github.com/apistream/apistream/internal/store"
+)
+
+// Metrics is a registry of apistream's figures. Create it before the hub, so the hub can report
+// latencies to it, then Attach the hub and the store.
+type Metrics struct {
+	reg     *prometheus.Registry
+	latency prometheus.Histogram
+	runs    *prometheus.CounterVec
+	bytes   prometheus.Counter
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New returns a registry with the Go runtime and process collectors.
+func New() *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry(), cancel: func() {}}
+	m.latency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "apistream_hub_delivery_latency_seconds",
+		Help:    "Time from an event's publication to its write to a subscriber.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	})
+	m.runs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "apistream_job_runs_total",
+		Help: "Job runs recorded, by result (ok or failed).",
+	}, []string{"result"})
+	m.bytes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "apistream_job_bytes_received_total",
+		Help: "Response bytes received by job runs.",
+	})
+	m.reg.MustRegister(m.latency, m.runs, m.bytes,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// ObserveLatency records one delivery's publish-to-write time; it is the hub's ObserveLatency hook.
+func (m *Metrics) ObserveLatency(d time.Duration) { m.latency.Observe(d.Seconds()) }
+
+// ObserveJobEvent counts a recorded run; it is fed the runner's job events.
+func (m *Metrics) ObserveJobEvent(e apistream.JobEvent) {
+	if e.Type != apistream.EventRun || e.Run == nil {
+		return
+	}
+	result := "ok"
+	if e.Run.ErrorCode != "" {
+		result = "failed"
+	}
+	m.runs.WithLabelValues(result).Inc()
+	if e.Run.Response != nil {
+		m.bytes.Add(float64(e.Run.Response.SizeBytes))
+	}
+}
+
+// Attach adds the figures read at scrape time: the hub's counters and connections, and the jobs by
+// state from the store.
+func (m *Metrics) Attach(h *hub.Hub, st store.Store) {
+	m.reg.MustRegister(&hubCollector{h: h}, &jobsCollector{st: st})
+}
+
+// Handler serves the figures in Prometheus' text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// PushGraphite sends the figures to a Graphite server (host:port, plaintext protocol) every interval
+// until Close.
+func (m *Metrics) PushGraphite(addr, prefix string, interval time.Duration, logger *slog.Logger) error {
+	b, err := graphite.NewBridge(&graphite.Config{
+		URL: addr, Prefix: prefix, Interval: interval, Timeout: 10 * time.Second, Gatherer: m.reg,
+		ErrorHandling: graphite.ContinueOnError, Logger: graphiteLogger{logger},
+	})
+	if err != nil {
+		return apistream.Invalidf("graphite-addr", "graphite: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		b.Run(ctx)
+	}()
+	return nil
+}
+
+// Close stops the Graphite push, if any, and waits for it.
+func (m *Metrics) Close() error {
+	m.cancel()
+	m.wg.Wait()
+	return nil
+}
+
+type graphiteLogger struct{ l *slog.Logger }
+
+func (g graphiteLogger) Println(v ...any) { g.l.Warn("graphite push", "detail", v) }
