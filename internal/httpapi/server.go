@@ -39,8 +39,8 @@ type Config struct {
 	CORSOrigins []string // origins browsers may call the hub from; "*" for any
 	// Metrics serves GET /metrics (Prometheus); it needs the API token like the admin endpoints.
 	Metrics http.Handler
-	Logger      *slog.Logger
-	Now         func() time.Time
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // Server is the HTTP server of the REST API.
