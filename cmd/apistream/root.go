@@ -60,6 +60,8 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newServeCmd(),
 		newJobsCmd(cf),
 		newVersionCmd(cf),
+		newPublishCmd(cf),
+		newTokensCmd(cf),
 	)
 	return root
 }

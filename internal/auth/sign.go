@@ -20,11 +20,11 @@ func SignHS256(secret []byte, c Claims) (string, error) {
 
 // SignWithKeyFile returns c as a token signed with the PEM private key in the file at path, with
 // the algorithm its type calls for: RSA → RS256, ECDSA P-256 → ES256, Ed25519 → EdDSA. A bad key
-// file is EINVALID naming the field "key-file".
+// file is EINVALID naming the field "jwt-private-key" (the flag of `tokens create`).
 func SignWithKeyFile(path string, c Claims) (string, error) {
 	key, method, err := readPrivateKey(path)
 	if err != nil {
-		return "", apistream.Invalidf("key-file", "%s: %v", path, err)
+		return "", apistream.Invalidf("jwt-private-key", "%s: %v", path, err)
 	}
 	return sign(method, key, c)
 }

@@ -78,7 +78,7 @@ func TestSignWithKeyFile(t *testing.T) {
 		} {
 			_, err := auth.SignWithKeyFile(path, NewClaims(nil, nil))
 			CheckErr(t, err, apistream.EINVALID, "")
-			if got, want := apistream.ErrorField(err), "key-file"; got != want {
+			if got, want := apistream.ErrorField(err), "jwt-private-key"; got != want {
 				t.Fatalf("field = %q, want %q", got, want)
 			}
 		}

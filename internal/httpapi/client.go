@@ -254,7 +254,10 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 		u += "?" + query.Encode()
 	}
 	var body io.Reader
-	if in != nil {
+	contentType := "application/json"
+	if rb, ok := in.(rawBody); ok {
+		body, contentType = bytes.NewReader(rb.data), rb.contentType
+	} else if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return nil, fmt.Errorf("encode request: %w", err)
@@ -268,7 +271,7 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 	req.Header.Set("Accept", accept)
 	req.Header.Set("User-Agent", "apistream-client/"+apistream.Version)
 	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
@@ -341,4 +344,28 @@ func unwrapURLError(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// rawBody is a request body sent as it is, not encoded as JSON.
+type rawBody struct {
+	data        []byte
+	contentType string
+}
+
+// Publish sends data as one event to topic; event and id may be empty (the hub assigns the id).
+func (c *Client) Publish(ctx context.Context, topic, event, id string, data []byte) (*PublishResult, error) {
+	q := url.Values{}
+	if event != "" {
+		q.Set("event", event)
+	}
+	if id != "" {
+		q.Set("id", id)
+	}
+	ct := "text/plain; charset=utf-8"
+	if json.Valid(data) {
+		ct = "application/json"
+	}
+	var out PublishResult
+	err := c.do(ctx, "POST", "/v1/publish/"+topic, q, rawBody{data: data, contentType: ct}, &out)
+	return &out, err
 }
