@@ -1,0 +1,102 @@
+package hub_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apistream/apistream"
+	"github.com/apistream/apistream/internal/hub"
+)
+
+// discardWriter is a stream's ResponseWriter that keeps nothing: it measures the hub, not a network.
+type discardWriter struct {
+	header http.Header
+	n      atomic.Int64
+}
+
+func (w *discardWriter) Header() http.Header         { return w.header }
+func (w *discardWriter) Write(p []byte) (int, error) { w.n.Add(int64(len(p))); return len(p), nil }
+func (w *discardWriter) WriteHeader(int)             {}
+func (w *discardWriter) Flush()                      {}
+
+// SetWriteDeadline is there as on a real connection (http.ResponseController uses it).
+func (w *discardWriter) SetWriteDeadline(time.Time) error { return nil }
+
+// openStreams starts n subscribers of topic that write to discardWriters; the returned func ends
+// them and waits.
+func openStreams(tb testing.TB, h *hub.Hub, topic string, n int) func() {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := httptest.NewRequestWithContext(ctx, "GET", "/v1/subscribe/"+topic, nil)
+			_ = h.ServeStream(&discardWriter{header: http.Header{}}, r, hub.StreamRequest{Topics: []string{topic}})
+		}()
+	}
+	for {
+		if _, counts := h.Connections(); counts[topic] == n {
+			break
+		}
+		runtime.Gosched()
+	}
+	return func() { cancel(); wg.Wait() }
+}
+
+// publishAndWait publishes one event and waits until every subscriber has written it.
+func publishAndWait(tb testing.TB, h *hub.Hub, m apistream.Message, subs uint64) {
+	want := h.Stats().Delivered.Load() + subs
+	if _, err := h.Publish(m); err != nil {
+		tb.Fatal(err)
+	}
+	for h.Stats().Delivered.Load() < want {
+		runtime.Gosched()
+	}
+}
+
+// TestHub_NoAllocationPerSubscriber: an event costs the same allocations for 1 subscriber as for
+// 200: it is encoded once and shared, and delivery allocates nothing per subscriber.
+func TestHub_NoAllocationPerSubscriber(t *testing.T) {
+	allocs := func(subs int) float64 {
+		h := hub.New(hub.Config{})
+		defer h.Close()
+		topic := fmt.Sprintf("t%d", subs)
+		stop := openStreams(t, h, topic, subs)
+		defer stop()
+		m := apistream.Message{Topic: topic, Data: []byte(`{"2665":1}`)}
+		publishAndWait(t, h, m, uint64(subs)) // warm up each stream's buffers
+		return testing.AllocsPerRun(200, func() { publishAndWait(t, h, m, uint64(subs)) })
+	}
+	one, many := allocs(1), allocs(200)
+	t.Logf("allocations per event: %.1f with 1 subscriber, %.1f with 200", one, many)
+	if many > one+2 {
+		t.Errorf("allocations per event grow with subscribers: %.1f for 1, %.1f for 200", one, many)
+	}
+}
+
+// BenchmarkHub_Publish measures one event's publish and delivery to every subscriber of its topic.
+func BenchmarkHub_Publish(b *testing.B) {
+	for _, subs := range []int{1, 100, 1000} {
+		b.Run(fmt.Sprintf("subs=%d", subs), func(b *testing.B) {
+			h := hub.New(hub.Config{})
+			defer h.Close()
+			stop := openStreams(b, h, "bench", subs)
+			defer stop()
+			m := apistream.Message{Topic: "bench", Data: []byte(`{"2665":1,"1F602":3}`)}
+			b.ReportAllocs()
+			for b.Loop() {
+				publishAndWait(b, h, m, uint64(subs))
+			}
+			b.ReportMetric(float64(subs)*float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
+		})
+	}
+}
