@@ -29,6 +29,7 @@ func newTestHub(t *testing.T, cfg hub.Config) *testHub {
 		q := r.URL.Query()
 		err := h.ServeStream(w, r, hub.StreamRequest{
 			Topics: q["topic"], LastEventID: r.Header.Get("Last-Event-ID"), RequestPath: r.URL.Path,
+			SnapshotEvent: q.Get("snapshot"),
 		})
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -67,7 +68,12 @@ type stream struct {
 
 func (th *testHub) subscribe(t *testing.T, lastID string, topics ...string) *stream {
 	t.Helper()
-	q := url.Values{"topic": topics}
+	return th.subscribeQuery(t, lastID, url.Values{"topic": topics})
+}
+
+func (th *testHub) subscribeQuery(t *testing.T, lastID string, q url.Values) *stream {
+	t.Helper()
+	topics := q["topic"]
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", "http://hub/sub?"+q.Encode(), nil)
 	if lastID != "" {

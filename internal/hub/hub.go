@@ -197,6 +197,85 @@ func (h *Hub) emitLocked(t *topic, event, id string, data []byte) string {
 	return msg.id
 }
 
+// PublishState publishes m and makes state the topic's document as of m, in one step: a subscriber
+// that asks for a snapshot gets state and then exactly the events after m. Roll-up does not apply.
+func (h *Hub) PublishState(m apistream.Message, state []byte) (string, error) {
+	if err := m.Validate(); err != nil {
+		return "", err
+	}
+	for {
+		t := h.topic(m.Topic, true)
+		if t == nil {
+			return "", apistream.Errorf(apistream.EUNAVAILABLE, "the hub is shutting down")
+		}
+		t.mu.Lock()
+		if t.dead {
+			t.mu.Unlock()
+			continue
+		}
+		h.stats.Published.Add(1)
+		id := h.emitLocked(t, m.Event, m.ID, m.Data)
+		t.state = &topicState{seq: t.lastSeq, id: id, data: state}
+		t.mu.Unlock()
+		return id, nil
+	}
+}
+
+// InitState gives a topic its document without publishing anything, unless it already has one: how a
+// topic's state is restored after a restart, before anything new happens.
+func (h *Hub) InitState(topic, id string, state []byte) error {
+	if err := apistream.ValidateTopic(topic); err != nil {
+		return err
+	}
+	for {
+		t := h.topic(topic, true)
+		if t == nil {
+			return apistream.Errorf(apistream.EUNAVAILABLE, "the hub is shutting down")
+		}
+		t.mu.Lock()
+		if t.dead {
+			t.mu.Unlock()
+			continue
+		}
+		if t.state == nil {
+			t.state = &topicState{seq: t.lastSeq, id: id, data: state}
+		}
+		t.mu.Unlock()
+		return nil
+	}
+}
+
+// HasState reports whether topic has a document.
+func (h *Hub) HasState(topic string) bool {
+	t := h.topic(topic, false)
+	if t == nil {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.state != nil
+}
+
+// DropTopic forgets a topic's history and state and disconnects its subscribers: the topic's source
+// is gone (a deleted job).
+func (h *Hub) DropTopic(topic string) {
+	h.mu.Lock()
+	t := h.topics[topic]
+	if t == nil {
+		h.mu.Unlock()
+		return
+	}
+	t.mu.Lock()
+	for s := range t.subs {
+		s.kick("the topic was removed")
+	}
+	t.hist = history{evicted: t.lastSeq}
+	t.state = nil
+	h.removeIfIdleLocked(t)
+	t.mu.Unlock()
+	h.mu.Unlock()
+}
+
 // topic returns the named topic, creating it when create is set; nil when absent or the hub closed.
 func (h *Hub) topic(name string, create bool) *topic {
 	h.mu.RLock()
@@ -293,7 +372,7 @@ func (h *Hub) unsubscribe(s *Subscriber) {
 
 // removeIfIdleLocked drops t from the hub when nothing refers to it. h.mu and t.mu are held.
 func (h *Hub) removeIfIdleLocked(t *topic) {
-	if len(t.subs) > 0 || t.hist.len() > 0 || (t.roll != nil && t.roll.pending()) {
+	if len(t.subs) > 0 || t.hist.len() > 0 || t.state != nil || (t.roll != nil && t.roll.pending()) {
 		return
 	}
 	t.dead = true

@@ -26,6 +26,10 @@ type StreamRequest struct {
 	UserAgent   string
 	// Expires, when set, ends the stream then: when the subscriber's token expires.
 	Expires time.Time
+	// SnapshotEvent, for a stream of one topic that has a state (see PublishState), names the event
+	// that carries the state: the stream starts with it instead of a reset when there is nothing to
+	// resume from.
+	SnapshotEvent string
 }
 
 // ServeStream serves one SSE stream until the client leaves, the hub closes, the stream reaches its
@@ -70,7 +74,14 @@ func (h *Hub) ServeStream(w http.ResponseWriter, r *http.Request, req StreamRequ
 	w.WriteHeader(http.StatusOK)
 	buf := ssestream.AppendComment(make([]byte, 0, 512), "connected "+s.ID)
 	buf = ssestream.AppendRetry(buf, h.cfg.Retry.Milliseconds())
-	replay, seen, reset := h.replay(s, req.LastEventID)
+	var replay []*message
+	var seen map[string]uint64
+	var reset bool
+	if req.SnapshotEvent != "" && len(topics) == 1 && !apistream.IsPattern(topics[0]) {
+		buf, replay, seen = h.replayState(buf, topics[0], req.LastEventID, req.SnapshotEvent)
+	} else {
+		replay, seen, reset = h.replay(s, req.LastEventID)
+	}
 	if reset {
 		data, _ := json.Marshal(map[string]string{"last_event_id": req.LastEventID, "reason": "events since that id are no longer available; refetch the state"})
 		buf = ssestream.AppendEvent(buf, strconv.FormatUint(regSeq, 10), "reset", data)
@@ -196,6 +207,30 @@ func (h *Hub) replay(s *Subscriber, lastID string) (msgs []*message, seen map[st
 	}
 	sort.Slice(msgs, func(i, j int) bool { return msgs[i].seq < msgs[j].seq })
 	return msgs, seen, false
+}
+
+// replayState starts a stream of a topic with a state: what was missed after lastID when the history
+// still holds it, else the state (appended to buf as a snapshotEvent event) and the events since it.
+func (h *Hub) replayState(buf []byte, name, lastID, snapshotEvent string) ([]byte, []*message, map[string]uint64) {
+	t := h.topic(name, false)
+	if t == nil {
+		return buf, nil, nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	seen := map[string]uint64{name: t.lastSeq}
+	if lastID != "" {
+		if seq, ok := t.hist.find(lastID); ok && t.hist.evicted <= seq {
+			return buf, t.hist.after(nil, seq), seen
+		}
+	}
+	if t.state == nil {
+		return buf, nil, seen
+	}
+	if lastID != t.state.id || t.hist.evicted > t.state.seq {
+		buf = ssestream.AppendEvent(buf, t.state.id, snapshotEvent, t.state.data)
+	}
+	return buf, t.hist.after(nil, t.state.seq), seen
 }
 
 // matching returns the live topics that match any of patterns.

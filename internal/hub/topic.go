@@ -32,6 +32,8 @@ type topic struct {
 	subs map[*Subscriber]struct{}
 	hist history
 	roll *rollState
+	// state is the topic's current document, for streams that start with a snapshot.
+	state *topicState
 	// lastSeq is the seq of the newest event, kept when the history no longer holds it.
 	lastSeq uint64
 	dead    bool // removed from the hub; a publisher or subscriber holding it looks it up again
@@ -97,4 +99,11 @@ func (h *history) after(dst []*message, seq uint64) []*message {
 func (t *topic) push(m *message, size int, cutoff time.Time) {
 	t.hist.push(m, size, cutoff)
 	t.lastSeq = m.seq
+}
+
+// topicState is a topic's document as of the event with sequence number seq and id id.
+type topicState struct {
+	seq  uint64
+	id   string
+	data []byte
 }
