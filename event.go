@@ -9,6 +9,7 @@ type EventType string
 const (
 	EventRun        EventType = "run"        // a run was recorded
 	EventTransition EventType = "transition" // the job changed state
+	EventDeleted    EventType = "deleted"    // the job was deleted; Job is nil
 )
 
 // JobEvent is something that happened to a job, published after it was committed. Job streams,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/apistream/apistream"
 	"github.com/apistream/apistream/internal/auth"
+	"github.com/apistream/apistream/internal/broker/memory"
 	"github.com/apistream/apistream/internal/httpapi"
 	"github.com/apistream/apistream/internal/hub"
 	"github.com/apistream/apistream/internal/metrics"
@@ -43,7 +44,7 @@ file; flags win over the environment, which wins over the file.`,
 }
 
 // serve wires the embedded default together and runs it until ctx ends, then shuts down in order:
-// HTTP, hub, runner, demo upstream, poller, store.
+// HTTP, runner, broker, hub, metrics, demo upstream, poller, store.
 func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 	logger, err := newLogger(cfg, logw)
 	if err != nil {
@@ -75,21 +76,6 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 
 	m := metrics.New()
 	defer m.Close()
-
-	run := runner.New(runner.Config{
-		OnEvent:       m.ObserveJobEvent,
-		Store:         db,
-		Poller:        p,
-		Logger:        logger,
-		MaxConcurrent: cfg.MaxConcurrent,
-		MaxPerHost:    cfg.MaxPerHost,
-		Retention:     store.Retention{MaxAge: cfg.RetentionAge, MaxRuns: cfg.RetentionRuns},
-	})
-	if err := run.Open(ctx); err != nil {
-		return fmt.Errorf("start runner: %w", err)
-	}
-	defer run.Close()
-
 	authn, err := auth.New(auth.Config{
 		APIToken: cfg.APIToken, JWTSecret: []byte(cfg.JWTSecret), JWTPublicKeyFile: cfg.JWTPublicKey,
 		AnonymousSubscribe: cfg.AnonymousSubscribe,
@@ -114,6 +100,26 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 			return err
 		}
 	}
+
+	// The runner publishes job events to the broker; their consumers subscribe. Closed after the
+	// runner, the broker hands on what the last runs published.
+	events := memory.New()
+	defer events.Close()
+	events.Subscribe(m.ObserveJobEvent)
+
+	run := runner.New(runner.Config{
+		OnEvent:       events.Publish,
+		Store:         db,
+		Poller:        p,
+		Logger:        logger,
+		MaxConcurrent: cfg.MaxConcurrent,
+		MaxPerHost:    cfg.MaxPerHost,
+		Retention:     store.Retention{MaxAge: cfg.RetentionAge, MaxRuns: cfg.RetentionRuns},
+	})
+	if err := run.Open(ctx); err != nil {
+		return fmt.Errorf("start runner: %w", err)
+	}
+	defer run.Close()
 
 	srv := httpapi.NewServer(httpapi.Config{
 		Store: db, Runner: run, Policy: policy, Token: cfg.APIToken, Hub: h, Auth: authn,

@@ -157,6 +157,7 @@ func (r *Runner) Reconcile(ctx context.Context, id int64) error {
 	r.stopWorker(id)
 	j, err := r.cfg.Store.Job(ctx, id)
 	if apistream.ErrorCode(err) == apistream.ENOTFOUND {
+		r.emit(apistream.JobEvent{Type: apistream.EventDeleted, JobID: id, At: r.cfg.Now()})
 		return nil
 	} else if err != nil {
 		return err
