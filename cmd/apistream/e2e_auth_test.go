@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"net/http"
 	"strings"
@@ -90,6 +91,33 @@ func TestHub_AuthMatrix(t *testing.T) {
 				t.Errorf("status %d, want %d", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestHub_CookieOnlyForStreams: a token in a cookie opens a stream, but cannot publish or
+// administer: a cross-site form would send the cookie too.
+func TestHub_CookieOnlyForStreams(t *testing.T) {
+	s := startServer(t, "--api-token", "admin-token", "--jwt-secret", testSecret)
+	for _, tc := range []struct {
+		method, path string
+		want         int
+	}{
+		{"GET", "/v1/subscribe/news", http.StatusOK},
+		{"POST", "/v1/publish/news", http.StatusUnauthorized},
+		{"POST", "/v1/jobs", http.StatusUnauthorized},
+	} {
+		req, _ := http.NewRequest(tc.method, s.URL+tc.path, strings.NewReader(`{}`))
+		req.AddCookie(&http.Cookie{Name: "apistream_token", Value: "admin-token"})
+		ctx, cancel := context.WithCancel(context.Background())
+		resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s %s with a cookie: %d, want %d", tc.method, tc.path, resp.StatusCode, tc.want)
+		}
 	}
 }
 

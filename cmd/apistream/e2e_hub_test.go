@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -170,6 +171,25 @@ func TestHub_EndToEnd(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != "no-cache" {
 		t.Errorf("HEAD: %d %v", resp.StatusCode, resp.Header)
+	}
+}
+
+// TestHub_BatchChecksFirst: a batch whose later line a roll-up cannot combine publishes nothing.
+func TestHub_BatchChecksFirst(t *testing.T) {
+	s := startServer(t, "--rollup", "scores=60:sum")
+	batch := "{\"topic\":\"other\",\"data\":1}\n{\"topic\":\"scores\",\"data\":\"not numbers\"}\n"
+	var e httpapi.ErrorResponse
+	if code := call(t, "POST", s.URL+"/v1/publish", "", batch, &e); code != 400 || e.Error.Field != "line 2: data" {
+		t.Fatalf("batch with bad roll-up data: %d %+v, want 400 naming line 2: data", code, e.Error)
+	}
+	resp, err := http.Get(s.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "apistream_hub_events_published_total 0") {
+		t.Errorf("something was published from a refused batch")
 	}
 }
 

@@ -107,6 +107,11 @@ func requestToken(r *http.Request) string {
 			return token
 		}
 	}
+	// A cookie or query token counts only on GET and HEAD, the streams browsers open: a cross-site
+	// form posting with the browser's cookie cannot publish or change anything (CSRF).
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return ""
+	}
 	if c, err := r.Cookie(CookieName); err == nil && c.Value != "" {
 		return c.Value
 	}

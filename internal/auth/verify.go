@@ -49,7 +49,7 @@ func newVerifier(cfg Config) (*verifier, error) {
 	if now == nil {
 		now = time.Now
 	}
-	v.parser = jwt.NewParser(jwt.WithValidMethods(v.methods), jwt.WithTimeFunc(now))
+	v.parser = jwt.NewParser(jwt.WithValidMethods(v.methods), jwt.WithTimeFunc(now), jwt.WithIssuedAt())
 	return v, nil
 }
 

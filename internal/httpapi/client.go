@@ -366,6 +366,10 @@ func (c *Client) Publish(ctx context.Context, topic, event, id string, data []by
 		ct = "application/json"
 	}
 	var out PublishResult
-	err := c.do(ctx, "POST", "/v1/publish/"+topic, q, rawBody{data: data, contentType: ct}, &out)
+	segs := strings.Split(topic, "/")
+	for i, seg := range segs {
+		segs[i] = url.PathEscape(seg)
+	}
+	err := c.do(ctx, "POST", "/v1/publish/"+strings.Join(segs, "/"), q, rawBody{data: data, contentType: ct}, &out)
 	return &out, err
 }

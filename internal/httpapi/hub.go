@@ -170,8 +170,9 @@ type batchLine struct {
 	Data  json.RawMessage `json:"data"`
 }
 
-// handlePublishBatch publishes NDJSON lines {topic, event, id, data}. Every line is checked first, so
-// a bad line publishes nothing and the error names it.
+// handlePublishBatch publishes NDJSON lines {topic, event, id, data}. Every line is checked first
+// (shape, permission, and data a roll-up can combine), so a bad line publishes nothing and the error
+// names it.
 func (s *Server) handlePublishBatch(w http.ResponseWriter, r *http.Request) {
 	p, err := s.auth.Authenticate(r)
 	if err != nil {
@@ -195,8 +196,11 @@ func (s *Server) handlePublishBatch(w http.ResponseWriter, r *http.Request) {
 		if err == nil {
 			err = p.CanPublish(m.Topic)
 		}
+		if err == nil {
+			err = s.cfg.Hub.Check(m)
+		}
 		if err != nil {
-			s.writeError(w, r, err)
+			s.writeError(w, r, lineError(n, err))
 			return
 		}
 		msgs = append(msgs, m)
@@ -223,17 +227,27 @@ func parseBatchLine(line []byte, n int) (apistream.Message, error) {
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&l); err != nil {
-		return apistream.Message{}, apistream.Invalidf(fmt.Sprintf("line %d", n), "line %d is not a JSON object {topic, event, id, data}: %s", n, jsonErrText(err))
+		return apistream.Message{}, apistream.Invalidf("", "not a JSON object {topic, event, id, data}: %s", jsonErrText(err))
 	}
 	m := apistream.Message{Topic: l.Topic, Event: l.Event, ID: l.ID, Data: l.Data}
 	var str string
 	if len(l.Data) > 0 && l.Data[0] == '"' && json.Unmarshal(l.Data, &str) == nil {
 		m.Data = []byte(str)
 	}
-	if err := m.Validate(); err != nil {
-		return m, apistream.Invalidf(fmt.Sprintf("line %d: %s", n, apistream.ErrorField(err)), "line %d: %s", n, apistream.ErrorMessage(err))
+	return m, m.Validate()
+}
+
+// lineError says which line of a batch err is about: its field becomes "line N" or "line N: field".
+func lineError(n int, err error) error {
+	field := fmt.Sprintf("line %d", n)
+	if f := apistream.ErrorField(err); f != "" {
+		field += ": " + f
 	}
-	return m, nil
+	e := &apistream.Error{Code: apistream.ErrorCode(err), Message: fmt.Sprintf("line %d: %s", n, apistream.ErrorMessage(err)), Field: field}
+	if e.Code != apistream.EINVALID && e.Code != apistream.EUNAUTHORIZED && e.Code != apistream.EFORBIDDEN {
+		return err
+	}
+	return e
 }
 
 func (s *Server) handleConnections(w http.ResponseWriter, r *http.Request) {
@@ -269,10 +283,16 @@ func (s *Server) cors(next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
-		if origin != "" && (slices.Contains(s.cfg.CORSOrigins, "*") || slices.Contains(s.cfg.CORSOrigins, origin)) {
+		anyOrigin := slices.Contains(s.cfg.CORSOrigins, "*")
+		if origin != "" && (anyOrigin || slices.Contains(s.cfg.CORSOrigins, origin)) {
 			h := w.Header()
-			h.Set("Access-Control-Allow-Origin", origin)
-			h.Set("Access-Control-Allow-Credentials", "true")
+			if anyOrigin {
+				// Any site may read, but not with the browser's cookies: those only for listed origins.
+				h.Set("Access-Control-Allow-Origin", "*")
+			} else {
+				h.Set("Access-Control-Allow-Origin", origin)
+				h.Set("Access-Control-Allow-Credentials", "true")
+			}
 			h.Set("Access-Control-Expose-Headers", hub.ConnectionIDHeader)
 			h.Add("Vary", "Origin")
 			if r.Method == http.MethodOptions {

@@ -68,7 +68,7 @@ func (r *rollState) add(h *Hub, t *topic, m apistream.Message) error {
 	case RollupSum:
 		var in map[string]float64
 		if err := json.Unmarshal(m.Data, &in); err != nil {
-			return apistream.Invalidf("data", "topic %s sums its events: data must be a JSON object of numbers", t.name)
+			return r.rule.check(t.name, m.Data)
 		}
 		if r.sums == nil {
 			r.sums = make(map[string]float64, len(in))
@@ -79,7 +79,7 @@ func (r *rollState) add(h *Hub, t *topic, m apistream.Message) error {
 	case RollupMerge:
 		var in map[string]any
 		if err := json.Unmarshal(m.Data, &in); err != nil || in == nil {
-			return apistream.Invalidf("data", "topic %s merges its events: data must be a JSON object", t.name)
+			return r.rule.check(t.name, m.Data)
 		}
 		r.merge = composeMergePatch(r.merge, in)
 	case RollupBatch:
@@ -161,4 +161,35 @@ func withoutNulls(o map[string]any) map[string]any {
 		}
 	}
 	return out
+}
+
+// Check reports whether m can be published as it is: a valid message whose data the topic's roll-up,
+// if any, can combine. Batches check every line before publishing any.
+func (h *Hub) Check(m apistream.Message) error {
+	if err := m.Validate(); err != nil {
+		return err
+	}
+	for _, r := range h.cfg.Rollups {
+		if apistream.MatchTopic(r.Pattern, m.Topic) {
+			return r.check(m.Topic, m.Data)
+		}
+	}
+	return nil
+}
+
+// check reports whether data can be combined by r's mode.
+func (r Rollup) check(topic string, data []byte) error {
+	switch r.Mode {
+	case RollupSum:
+		var in map[string]float64
+		if json.Unmarshal(data, &in) != nil {
+			return apistream.Invalidf("data", "topic %s sums its events: data must be a JSON object of numbers", topic)
+		}
+	case RollupMerge:
+		var in map[string]any
+		if json.Unmarshal(data, &in) != nil || in == nil {
+			return apistream.Invalidf("data", "topic %s merges its events: data must be a JSON object", topic)
+		}
+	}
+	return nil
 }

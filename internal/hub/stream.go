@@ -86,7 +86,7 @@ func (h *Hub) ServeStream(w http.ResponseWriter, r *http.Request, req StreamRequ
 		data, _ := json.Marshal(map[string]string{"last_event_id": req.LastEventID, "reason": "events since that id are no longer available; refetch the state"})
 		buf = ssestream.AppendEvent(buf, strconv.FormatUint(regSeq, 10), "reset", data)
 	}
-	if !h.write(rc, w, s, buf, replay) {
+	if !h.write(rc, w, s, buf, replay, false) {
 		return nil
 	}
 
@@ -109,10 +109,10 @@ func (h *Hub) ServeStream(w http.ResponseWriter, r *http.Request, req StreamRequ
 			return nil
 		case <-s.kicked:
 			reason, _ := s.kickReason.Load().(string)
-			h.write(rc, w, s, ssestream.AppendComment(nil, "disconnected: "+reason), nil)
+			h.write(rc, w, s, ssestream.AppendComment(nil, "disconnected: "+reason), nil, false)
 			return nil
 		case <-keepAlive.C:
-			if !h.write(rc, w, s, []byte(":\n\n"), nil) {
+			if !h.write(rc, w, s, []byte(":\n\n"), nil, false) {
 				return nil
 			}
 		case m := <-s.queue:
@@ -123,7 +123,7 @@ func (h *Hub) ServeStream(w http.ResponseWriter, r *http.Request, req StreamRequ
 			if seen != nil {
 				batch = slices.DeleteFunc(batch, func(m *message) bool { return m.seq <= seen[m.topic] })
 			}
-			if !h.write(rc, w, s, nil, batch) {
+			if !h.write(rc, w, s, nil, batch, true) {
 				return nil
 			}
 		}
@@ -132,8 +132,8 @@ func (h *Hub) ServeStream(w http.ResponseWriter, r *http.Request, req StreamRequ
 }
 
 // write sends prefix and then msgs in one flush, under a write deadline. It reports whether the
-// stream is still usable.
-func (h *Hub) write(rc *http.ResponseController, w http.ResponseWriter, s *Subscriber, prefix []byte, msgs []*message) bool {
+// stream is still usable. The latency of live events is observed; replayed ones are old on purpose.
+func (h *Hub) write(rc *http.ResponseController, w http.ResponseWriter, s *Subscriber, prefix []byte, msgs []*message, live bool) bool {
 	_ = rc.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
 	n := len(prefix)
 	if len(prefix) > 0 {
@@ -154,7 +154,7 @@ func (h *Hub) write(rc *http.ResponseController, w http.ResponseWriter, s *Subsc
 	if len(msgs) > 0 {
 		s.eventsSent.Add(uint64(len(msgs)))
 		h.stats.Delivered.Add(uint64(len(msgs)))
-		if h.cfg.ObserveLatency != nil {
+		if live && h.cfg.ObserveLatency != nil {
 			now := h.cfg.Now()
 			for _, m := range msgs {
 				h.cfg.ObserveLatency(now.Sub(m.at))
