@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -202,3 +203,6 @@ func validHeaderName(k string) bool {
 
 // Ref returns how to address a job in messages: its name, with the id.
 func (j *Job) Ref() string { return fmt.Sprintf("%s (%d)", j.Name, j.ID) }
+
+// JobTopic is the hub topic of a job's stream: its snapshot, patches, errors and state changes.
+func JobTopic(id int64) string { return "jobs/" + strconv.FormatInt(id, 10) }

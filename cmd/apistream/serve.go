@@ -16,6 +16,7 @@ import (
 	"github.com/apistream/apistream/internal/broker/memory"
 	"github.com/apistream/apistream/internal/httpapi"
 	"github.com/apistream/apistream/internal/hub"
+	"github.com/apistream/apistream/internal/jobstream"
 	"github.com/apistream/apistream/internal/metrics"
 	"github.com/apistream/apistream/internal/poller"
 	"github.com/apistream/apistream/internal/runner"
@@ -106,6 +107,8 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 	events := memory.New()
 	defer events.Close()
 	events.Subscribe(m.ObserveJobEvent)
+	streams := jobstream.New(db, h, logger)
+	events.Subscribe(streams.Handle)
 
 	run := runner.New(runner.Config{
 		OnEvent:       events.Publish,
@@ -123,7 +126,7 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 
 	srv := httpapi.NewServer(httpapi.Config{
 		Store: db, Runner: run, Policy: policy, Token: cfg.APIToken, Hub: h, Auth: authn,
-		CORSOrigins: cfg.CORSOrigins, Metrics: m.Handler(), Logger: logger,
+		CORSOrigins: cfg.CORSOrigins, JobStreams: streams, Metrics: m.Handler(), Logger: logger,
 	})
 	if err := srv.Open(cfg.Listen); err != nil {
 		return fmt.Errorf("listen: %w", err)

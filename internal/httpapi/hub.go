@@ -88,7 +88,46 @@ func (s *Server) handleUserStream(w http.ResponseWriter, r *http.Request) {
 	s.serveStream(w, r, p, []string{topic})
 }
 
+// handleJobStream streams a job: a snapshot of its latest response, then a patch per change, errors
+// and state changes. ?events=streamdata names the snapshot event "data", as Streamdata.io's clients
+// expect.
+func (s *Server) handleJobStream(w http.ResponseWriter, r *http.Request) {
+	p, err := s.auth.Authenticate(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	j, err := s.job(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	topic := apistream.JobTopic(j.ID)
+	if err := p.CanSubscribe(topic); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	snapshot := "snapshot"
+	switch ev := r.URL.Query().Get("events"); ev {
+	case "":
+	case "streamdata":
+		snapshot = "data"
+	default:
+		s.writeError(w, r, apistream.Invalidf("events", "events %q is not streamdata", ev))
+		return
+	}
+	if err := s.cfg.JobStreams.Ensure(r.Context(), j); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.serveStreamOf(w, r, p, []string{topic}, snapshot)
+}
+
 func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, p *auth.Principal, topics []string) {
+	s.serveStreamOf(w, r, p, topics, "")
+}
+
+func (s *Server) serveStreamOf(w http.ResponseWriter, r *http.Request, p *auth.Principal, topics []string, snapshotEvent string) {
 	lastID := r.Header.Get("Last-Event-ID")
 	if lastID == "" {
 		lastID = r.URL.Query().Get("last_event_id")
@@ -96,7 +135,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, p *auth.Pri
 	clientIP, _, _ := net.SplitHostPort(r.RemoteAddr)
 	err := s.cfg.Hub.ServeStream(w, r, hub.StreamRequest{
 		Topics: topics, LastEventID: lastID, Subject: p.Subject, RequestPath: r.URL.Path,
-		ClientIP: clientIP, UserAgent: r.UserAgent(), Expires: p.ExpiresAt,
+		ClientIP: clientIP, UserAgent: r.UserAgent(), Expires: p.ExpiresAt, SnapshotEvent: snapshotEvent,
 	})
 	if err != nil {
 		s.writeError(w, r, err)

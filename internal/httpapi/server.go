@@ -24,6 +24,12 @@ type JobRunner interface {
 	Reconcile(ctx context.Context, id int64) error
 }
 
+// JobStreams gives a job's hub topic its current document before a subscriber connects; the
+// jobstream package implements it.
+type JobStreams interface {
+	Ensure(ctx context.Context, j *apistream.Job) error
+}
+
 // Config holds a Server's dependencies.
 type Config struct {
 	Store  store.Store
@@ -37,6 +43,8 @@ type Config struct {
 	Hub         *hub.Hub
 	Auth        *auth.Authenticator
 	CORSOrigins []string // origins browsers may call the hub from; "*" for any
+	// JobStreams prepares a job's stream for a new subscriber (GET /v1/jobs/{ref}/stream).
+	JobStreams JobStreams
 	// Metrics serves GET /metrics (Prometheus); it needs the API token like the admin endpoints.
 	Metrics http.Handler
 	Logger  *slog.Logger
@@ -106,6 +114,9 @@ func (s *Server) routes() {
 
 	if s.cfg.Metrics != nil {
 		m.HandleFunc("GET /metrics", s.admin(s.cfg.Metrics.ServeHTTP))
+	}
+	if s.cfg.Hub != nil && s.cfg.JobStreams != nil {
+		m.HandleFunc("GET /v1/jobs/{ref}/stream", s.handleJobStream)
 	}
 	if s.cfg.Hub != nil {
 		m.HandleFunc("GET /v1/subscribe", s.handleSubscribe)

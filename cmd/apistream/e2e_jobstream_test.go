@@ -1,0 +1,171 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"sync"
+	"testing"
+
+	evanphx "github.com/evanphx/json-patch/v5"
+
+	"github.com/apistream/apistream/internal/ssestream"
+)
+
+// docUpstream serves a new JSON document on every request: a few fields of a larger document move.
+type docUpstream struct {
+	mu     sync.Mutex
+	served [][]byte
+}
+
+func (u *docUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	u.mu.Lock()
+	n := len(u.served)
+	items := make([]map[string]any, 20)
+	for i := range items {
+		items[i] = map[string]any{"id": i, "price": 100 + i}
+	}
+	items[n%20]["price"] = 1000 + n
+	doc, _ := json.Marshal(map[string]any{"version": n, "items": items, "tags": []string{"a", fmt.Sprint(n % 3)}})
+	u.served = append(u.served, doc)
+	u.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(doc)
+}
+
+// which returns the index of the served document equal to doc as JSON, or -1.
+func (u *docUpstream) which(t *testing.T, doc []byte) int {
+	t.Helper()
+	var got any
+	if err := json.Unmarshal(doc, &got); err != nil {
+		t.Fatalf("stream document is not JSON: %v: %s", err, doc)
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for i := len(u.served) - 1; i >= 0; i-- {
+		var want any
+		_ = json.Unmarshal(u.served[i], &want)
+		if reflect.DeepEqual(got, want) {
+			return i
+		}
+	}
+	return -1
+}
+
+// follower applies a job stream's events to a document with an independent JSON Patch implementation
+// (evanphx/json-patch; the server generates patches with wI2L/jsondiff).
+type follower struct {
+	doc     []byte
+	version int
+	patches int
+	lastID  string
+}
+
+// apply takes one event and checks that the document is, after it, a newer one the upstream served.
+func (f *follower) apply(t *testing.T, up *docUpstream, e ssestream.Event) {
+	t.Helper()
+	switch e.Type {
+	case "snapshot":
+		f.doc = []byte(e.Data)
+	case "patch":
+		p, err := evanphx.DecodePatch([]byte(e.Data))
+		if err != nil {
+			t.Fatalf("patch %s: %v", e.Data, err)
+		}
+		if f.doc, err = p.Apply(f.doc); err != nil {
+			t.Fatalf("apply patch %s: %v", e.Data, err)
+		}
+		f.patches++
+	default:
+		return
+	}
+	f.lastID = e.ID
+	v := up.which(t, f.doc)
+	if v < 0 || (e.Type == "patch" && v <= f.version) {
+		t.Fatalf("after %s %s the document is version %d (before: %d), want a newer served one", e.Type, e.ID, v, f.version)
+	}
+	f.version = v
+}
+
+// TestJobStream_Patches: a job whose upstream changes on every run streams a snapshot and then
+// patches that keep a follower's document equal to the upstream's, over 20 changes, across a
+// resume with Last-Event-ID; an unknown id gets a snapshot.
+func TestJobStream_Patches(t *testing.T) {
+	up := &docUpstream{}
+	upstream := httptest.NewServer(up)
+	defer upstream.Close()
+	s := startServer(t)
+	spec := map[string]any{"name": "doc", "url": upstream.URL, "interval": "1s"}
+	if code := call(t, "POST", s.URL+"/v1/jobs", "", spec, nil); code != http.StatusCreated {
+		t.Fatalf("register: %d", code)
+	}
+	if code := call(t, "POST", s.URL+"/v1/jobs/doc/start", "", nil, nil); code != http.StatusOK {
+		t.Fatalf("start: %d", code)
+	}
+
+	f := &follower{version: -1}
+	c := subscribe(t, s.URL+"/v1/jobs/doc/stream", "", "")
+	seen := 0
+	follow := func(c *sseClient, patches int) {
+		for f.patches < patches {
+			evs := c.waitEvents(t, seen+1)
+			for _, e := range evs[seen:] {
+				f.apply(t, up, e)
+			}
+			seen = len(evs)
+		}
+	}
+	follow(c, 10)
+	for _, e := range c.got() {
+		if e.Type == "snapshot" || e.Type == "patch" {
+			if e.Type != "snapshot" {
+				t.Errorf("first document event %q, want snapshot", e.Type)
+			}
+			break
+		}
+	}
+	c.close()
+
+	// Three runs while away; the resume brings exactly the patches since the last one seen.
+	runs := s.job(t, "doc").RunsTotal
+	waitFor(t, "three more runs", func() bool { return s.job(t, "doc").RunsTotal >= runs+3 })
+	r := subscribe(t, s.URL+"/v1/jobs/doc/stream", "", f.lastID)
+	seen = 0
+	follow(r, 20)
+	for _, e := range r.got() {
+		if e.Type == "snapshot" {
+			t.Errorf("resume with Last-Event-ID %s sent a snapshot", f.lastID)
+		}
+	}
+
+	u := subscribe(t, s.URL+"/v1/jobs/doc/stream?events=streamdata", "", "no-such-revision")
+	if e := u.waitEvents(t, 1)[0]; e.Type != "data" || up.which(t, []byte(e.Data)) < 0 {
+		t.Errorf("unknown id: first event %q %.60s, want a streamdata snapshot (event data) of a served document", e.Type, e.Data)
+	}
+}
+
+// TestJobStream_Unchanged: an upstream that never changes produces a snapshot and no patch.
+func TestJobStream_Unchanged(t *testing.T) {
+	upstream := httptest.NewServer(changingUpstream(1 << 30))
+	defer upstream.Close()
+	s := startServer(t)
+	spec := map[string]any{"name": "still", "url": upstream.URL, "interval": "1s"}
+	call(t, "POST", s.URL+"/v1/jobs", "", spec, nil)
+	call(t, "POST", s.URL+"/v1/jobs/still/start", "", nil, nil)
+	waitFor(t, "a first run", func() bool { return s.job(t, "still").RunsTotal >= 1 })
+	c := subscribe(t, s.URL+"/v1/jobs/still/stream", "", "")
+	runs := s.job(t, "still").RunsTotal
+	waitFor(t, "three more runs", func() bool { return s.job(t, "still").RunsTotal >= runs+3 })
+	// The stop's state event marks the end of what the stream will send.
+	call(t, "POST", s.URL+"/v1/jobs/still/stop", "", nil, nil)
+	evs := c.waitEvents(t, 2)
+	var types []string
+	for _, e := range evs {
+		types = append(types, e.Type)
+	}
+	if len(evs) != 2 || evs[0].Type != "snapshot" || evs[1].Type != "state" {
+		t.Errorf("events %q, want [snapshot state]: no patch for an unchanged upstream", types)
+	}
+}
