@@ -5,6 +5,7 @@
 package jobstream
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -125,7 +126,7 @@ func (s *Streamer) run(ctx context.Context, jobID int64, r *apistream.Run) error
 	if err != nil {
 		return err
 	}
-	doc := jsonpatch.AsJSON(body, r.Response.ContentType)
+	doc := document(body, r.Response.ContentType)
 	c, err := js.differ.Next(doc)
 	if err != nil {
 		return err
@@ -160,7 +161,7 @@ func (s *Streamer) Ensure(ctx context.Context, j *apistream.Job) error {
 		return err
 	}
 	id, contentType := s.revision(ctx, j)
-	doc := jsonpatch.AsJSON(body, contentType)
+	doc := document(body, contentType)
 	if _, err := js.differ.Next(doc); err != nil {
 		return err
 	}
@@ -187,6 +188,12 @@ func (s *Streamer) publish(m apistream.Message) {
 	if _, err := s.hub.Publish(m); err != nil && apistream.ErrorCode(err) != apistream.EUNAVAILABLE {
 		s.logger.Error("job stream publish", "topic", m.Topic, "err", err)
 	}
+}
+
+// document is a response body as the stream's JSON document, without the whitespace around it (a
+// trailing newline would otherwise be an empty data line on the wire).
+func document(body []byte, contentType string) []byte {
+	return bytes.TrimSpace(jsonpatch.AsJSON(body, contentType))
 }
 
 func mustJSON(v any) []byte {
