@@ -23,6 +23,8 @@ const (
 	MaxTimeout     = 10 * time.Minute
 	MaxJobBodySize = 1 << 20
 	MaxNameLength  = 100
+
+	DefaultChangeWindow = time.Minute
 )
 
 // JobSpec is what a user says about a job: what to request, how often, and how to react to failure.
@@ -44,19 +46,23 @@ type JobSpec struct {
 	Retry bool `json:"retry"`
 	// BackoffMax caps the exponential back-off after failed runs.
 	BackoffMax Duration `json:"backoff_max"`
+	// ChangeWindow is how far back a run's response is also compared: "changed in the last minute"
+	// (by default) as well as "changed since the previous run".
+	ChangeWindow Duration `json:"change_window"`
 }
 
 // DefaultJobSpec returns a spec holding every default; decoding user input onto it fills the rest.
 func DefaultJobSpec() JobSpec {
 	return JobSpec{
-		Method:      "GET",
-		Headers:     map[string]string{},
-		Interval:    Duration(60 * time.Second),
-		Timeout:     Duration(10 * time.Second),
-		Mode:        ModePoll,
-		MaxFailures: 5,
-		Retry:       true,
-		BackoffMax:  Duration(5 * time.Minute),
+		Method:       "GET",
+		Headers:      map[string]string{},
+		Interval:     Duration(60 * time.Second),
+		Timeout:      Duration(10 * time.Second),
+		Mode:         ModePoll,
+		MaxFailures:  5,
+		Retry:        true,
+		BackoffMax:   Duration(5 * time.Minute),
+		ChangeWindow: Duration(DefaultChangeWindow),
 	}
 }
 
@@ -142,6 +148,9 @@ func (s *JobSpec) Validate() error {
 	}
 	if d := time.Duration(s.BackoffMax); d < time.Second || d > MaxInterval {
 		return Invalidf("backoff_max", "backoff_max %s is outside 1s to 24h", d)
+	}
+	if d := time.Duration(s.ChangeWindow); d < time.Second || d > MaxInterval {
+		return Invalidf("change_window", "change_window %s is outside 1s to 24h", d)
 	}
 	return nil
 }

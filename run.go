@@ -28,6 +28,20 @@ type Run struct {
 	ErrorCode   string       `json:"error_code"`
 	// Changed reports whether the response body differs from the previous response's.
 	Changed bool `json:"changed"`
+	// Stream is what the run meant for the job's stream; nil until the stream has measured it.
+	Stream *RunStream `json:"stream,omitempty"`
+}
+
+// RunStream is what a run meant for the job's stream, measured once the run was recorded.
+type RunStream struct {
+	DocBytes    int64 `json:"doc_bytes"`    // the document the run stands for, as a snapshot
+	PatchBytes  int64 `json:"patch_bytes"`  // the JSON Patch from the previous document; 0 when unchanged
+	StreamBytes int64 `json:"stream_bytes"` // what a stream subscriber received for the run, event framing included
+	// ChangedWindow reports whether the document differs from the one the job held a change window
+	// (by default 60 s) before the run.
+	ChangedWindow bool     `json:"changed_window"`
+	Ops           int      `json:"ops"`             // operations in the patch
+	Paths         []string `json:"paths,omitempty"` // the JSON Pointers the patch touched
 }
 
 // OK reports whether the run succeeded.
@@ -46,6 +60,7 @@ type RunResponse struct {
 	Status      int               `json:"status"`
 	Headers     map[string]string `json:"headers"`
 	SizeBytes   int64             `json:"size_bytes"` // body bytes received, after content decoding
+	WireBytes   int64             `json:"wire_bytes"` // body bytes on the wire, before content decoding
 	SHA256      string            `json:"sha256"`     // hex hash of the body the run stands for
 	ContentType string            `json:"content_type"`
 	NotModified bool              `json:"not_modified,omitempty"`

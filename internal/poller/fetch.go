@@ -2,6 +2,7 @@ package poller
 
 import (
 	"cmp"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -39,6 +40,7 @@ type Result struct {
 	Body        []byte
 	SHA256      string // hex hash of Body; empty when no body was kept (304, failure)
 	SizeBytes   int64  // bytes of Body, after content decoding
+	WireBytes   int64  // bytes of the body as it came over the wire, before content decoding
 	NotModified bool   // the upstream answered 304: the previous body still stands
 	// RetryAfter is how long a 429 or 503 asked the caller to wait, relative to Config.Now.
 	RetryAfter time.Duration
@@ -69,7 +71,7 @@ func (p *Poller) Fetch(ctx context.Context, req Request) *Result {
 	if err := apistream.ValidateURL(req.URL); err != nil {
 		return res.fail(apistream.RunErrInvalid, apistream.ErrorMessage(err))
 	}
-	hreq, err := p.newRequest(ctx, req)
+	hreq, gunzip, err := p.newRequest(ctx, req)
 	if err != nil {
 		return res.fail(apistream.RunErrInvalid, fmt.Sprintf("build request: %v", err))
 	}
@@ -103,10 +105,19 @@ func (p *Poller) Fetch(ctx context.Context, req Request) *Result {
 	tooLarge := hreq.Method != http.MethodHead && resp.ContentLength > p.cfg.MaxBodyBytes
 	var body []byte
 	if !tooLarge {
-		body, tooLarge, err = readBody(resp.Body, p.cfg.MaxBodyBytes)
+		wire := &countingReader{r: resp.Body}
+		var rd io.Reader = wire
+		if gunzip && strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
+			// Decoded here rather than by the transport, so the bytes on the wire are counted.
+			rd = &lazyGzip{r: wire}
+			resp.Header.Del("Content-Encoding")
+			resp.Header.Del("Content-Length")
+		}
+		body, tooLarge, err = readBody(rd, p.cfg.MaxBodyBytes)
 		if err != nil {
 			return res.fail(classify(ctxOr(ctx, err), phaseBody, limit))
 		}
+		res.WireBytes = wire.n
 	}
 	if tooLarge {
 		return res.fail(apistream.RunErrTooLarge, fmt.Sprintf("body is larger than the %s cap", fmtBytes(p.cfg.MaxBodyBytes)))
@@ -129,7 +140,9 @@ func ctxOr(ctx context.Context, err error) error {
 	return err
 }
 
-func (p *Poller) newRequest(ctx context.Context, r Request) (*http.Request, error) {
+// newRequest builds the request. It asks for gzip itself, unless the job set Accept-Encoding, and
+// reports so: the caller then decodes the body and can count its bytes on the wire.
+func (p *Poller) newRequest(ctx context.Context, r Request) (*http.Request, bool, error) {
 	method := cmp.Or(strings.ToUpper(r.Method), http.MethodGet)
 	var body io.Reader
 	if r.Body != "" {
@@ -137,7 +150,7 @@ func (p *Poller) newRequest(ctx context.Context, r Request) (*http.Request, erro
 	}
 	hreq, err := http.NewRequestWithContext(ctx, method, r.URL, body)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	for k, v := range r.Header {
 		if http.CanonicalHeaderKey(k) == "Host" {
@@ -157,7 +170,40 @@ func (p *Poller) newRequest(ctx context.Context, r Request) (*http.Request, erro
 			hreq.Header.Set("If-Modified-Since", r.LastModified)
 		}
 	}
-	return hreq, nil
+	gunzip := hreq.Header.Get("Accept-Encoding") == "" && method != http.MethodHead
+	if gunzip {
+		hreq.Header.Set("Accept-Encoding", "gzip")
+	}
+	return hreq, gunzip, nil
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// lazyGzip decodes gzip, opening the stream on the first read: an empty body stays empty.
+type lazyGzip struct {
+	r  io.Reader
+	gz *gzip.Reader
+}
+
+func (l *lazyGzip) Read(p []byte) (int, error) {
+	if l.gz == nil {
+		gz, err := gzip.NewReader(l.r)
+		if err != nil {
+			return 0, err
+		}
+		l.gz = gz
+	}
+	return l.gz.Read(p)
 }
 
 // checkRedirect bounds redirects, refuses loops and non-HTTP schemes, and drops secret headers on

@@ -245,16 +245,35 @@ func TestPoller_Fetch_TooLarge(t *testing.T) {
 }
 
 func TestPoller_Fetch_Gzip(t *testing.T) {
+	body := []byte(strings.Repeat("hello ", 100))
+	zipped := gzipped(t, body)
 	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Accept-Encoding") != "gzip" {
+			w.Write(body)
+			return
+		}
 		w.Header().Set("Content-Encoding", "gzip")
-		w.Write(gzipped(t, []byte(strings.Repeat("hello ", 100))))
+		w.Write(zipped)
 	})
-	res := newPoller(t, poller.Config{}).Fetch(t.Context(), poller.Request{URL: srv.URL})
+	p := newPoller(t, poller.Config{})
+	res := p.Fetch(t.Context(), poller.Request{URL: srv.URL})
 	if !res.OK() {
 		t.Fatalf("got error %s: %s", res.ErrorCode, res.Error)
 	}
 	if got, want := res.SizeBytes, int64(600); got != want {
 		t.Errorf("size: got %d, want %d (decoded)", got, want)
+	}
+	if got, want := res.WireBytes, int64(len(zipped)); got != want {
+		t.Errorf("wire bytes: got %d, want %d (compressed)", got, want)
+	}
+	if !bytes.Equal(res.Body, body) || res.Header.Get("Content-Encoding") != "" {
+		t.Errorf("body %q, Content-Encoding %q: want the decoded body and no encoding left", res.Body, res.Header.Get("Content-Encoding"))
+	}
+
+	// A job that sets Accept-Encoding itself gets what it asked for, counted as it came.
+	res = p.Fetch(t.Context(), poller.Request{URL: srv.URL, Header: map[string]string{"Accept-Encoding": "identity"}})
+	if res.SizeBytes != 600 || res.WireBytes != 600 {
+		t.Errorf("identity: size %d, wire %d, want 600 and 600", res.SizeBytes, res.WireBytes)
 	}
 }
 

@@ -31,6 +31,7 @@ func outcome(j *apistream.Job, scheduled time.Time, res *poller.Result, now time
 			Status:      res.Status,
 			Headers:     apistream.FlattenHeader(res.Header, j.SecretHeaders),
 			SizeBytes:   res.SizeBytes,
+			WireBytes:   res.WireBytes,
 			SHA256:      res.SHA256,
 			ContentType: res.ContentType,
 			NotModified: res.NotModified,

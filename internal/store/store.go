@@ -42,6 +42,17 @@ type Store interface {
 	Run(ctx context.Context, jobID, runID int64) (*apistream.Run, error)
 	// Body returns a body by its hex SHA-256.
 	Body(ctx context.Context, sha256 string) ([]byte, error)
+	// RecordRunStream saves what a run meant for its job's stream, once the stream has handled it.
+	RecordRunStream(ctx context.Context, jobID, runID int64, s apistream.RunStream) error
+	// DocumentAt returns the hex SHA-256 of the body a job held at time at: that of its newest
+	// successful run started at or before at; "" when there is none.
+	DocumentAt(ctx context.Context, jobID int64, at time.Time) (string, error)
+	// RunMeasures lists what a job's runs started in [from, to) measured, oldest first.
+	RunMeasures(ctx context.Context, jobID int64, from, to time.Time) ([]RunMeasure, error)
+	// JobMeasures sums what every job's runs started in [from, to) measured, in job id order; jobs
+	// without runs in the range are left out.
+	JobMeasures(ctx context.Context, from, to time.Time) ([]JobMeasure, error)
+
 	// Transitions lists a job's state history, newest first.
 	Transitions(ctx context.Context, jobID int64, limit int) ([]*apistream.Transition, error)
 
@@ -58,6 +69,34 @@ type JobFilter struct {
 	States []apistream.State
 	After  int64 // only ids greater than this (paging cursor)
 	Limit  int   // 0: no limit
+}
+
+// RunMeasure is what one run measured: the raw material of a job's size and change reports.
+type RunMeasure struct {
+	RunID         int64
+	At            time.Time // when the run started
+	OK            bool      // the run succeeded (2xx or 304)
+	Changed       bool      // its body differs from the previous run's
+	ChangedWindow bool      // its document differs from the one the job held a change window before
+	Measured      bool      // the job's stream has handled it: the stream fields are set
+	PolledBytes   int64     // body bytes on the wire
+	StreamedBytes int64     // bytes a stream subscriber received for it
+	PatchBytes    int64
+	DocBytes      int64
+	Ops           int
+	Paths         []string
+}
+
+// JobMeasure sums one job's runs.
+type JobMeasure struct {
+	JobID         int64
+	Runs          int64 // all runs
+	OKRuns        int64 // successful runs
+	Changes       int64 // runs whose body changed
+	BytesPolled   int64
+	BytesStreamed int64
+	FirstChange   time.Time // zero when no change
+	LastChange    time.Time
 }
 
 // RunFilter selects a job's runs. Zero values select everything.

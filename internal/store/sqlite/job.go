@@ -15,7 +15,7 @@ import (
 
 // jobColumns is the column list scanJob reads, in its order.
 const jobColumns = `id, name, url, method, headers, secret_headers, body,
-	interval_ns, timeout_ns, mode, max_failures, retry, backoff_max_ns,
+	interval_ns, timeout_ns, mode, max_failures, retry, backoff_max_ns, change_window_ns,
 	state, state_changed_at, state_reason,
 	last_run_at, next_run_at, last_http_status, last_error, last_error_code, consecutive_failures,
 	runs_total, runs_failed, bytes_received_total, last_sha256, etag, last_modified,
@@ -37,13 +37,13 @@ func (db *DB) CreateJob(ctx context.Context, spec apistream.JobSpec, now time.Ti
 		var id int64
 		err := tx.QueryRowContext(ctx, `
 			INSERT INTO jobs (name, url, method, headers, secret_headers, body,
-				interval_ns, timeout_ns, mode, max_failures, retry, backoff_max_ns,
+				interval_ns, timeout_ns, mode, max_failures, retry, backoff_max_ns, change_window_ns,
 				state, state_changed_at, state_reason, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			RETURNING id`,
 			spec.Name, spec.URL, spec.Method, headers, secrets, spec.Body,
 			int64(spec.Interval), int64(spec.Timeout), string(spec.Mode), spec.MaxFailures, spec.Retry, int64(spec.BackoffMax),
-			string(apistream.StatePending), encodeTime(now), registeredReason, encodeTime(now), encodeTime(now),
+			int64(changeWindow(spec)), string(apistream.StatePending), encodeTime(now), registeredReason, encodeTime(now), encodeTime(now),
 		).Scan(&id)
 		if isUniqueViolation(err) {
 			return duplicateName(spec.Name)
@@ -129,11 +129,11 @@ func (db *DB) UpdateJobSpec(ctx context.Context, id int64, spec apistream.JobSpe
 		res, err := tx.ExecContext(ctx, `
 			UPDATE jobs SET name = ?, url = ?, method = ?, headers = ?, secret_headers = ?, body = ?,
 				interval_ns = ?, timeout_ns = ?, mode = ?, max_failures = ?, retry = ?, backoff_max_ns = ?,
-				updated_at = ?
+				change_window_ns = ?, updated_at = ?
 			WHERE id = ?`,
 			spec.Name, spec.URL, spec.Method, headers, secrets, spec.Body,
 			int64(spec.Interval), int64(spec.Timeout), string(spec.Mode), spec.MaxFailures, spec.Retry, int64(spec.BackoffMax),
-			encodeTime(now), id,
+			int64(changeWindow(spec)), encodeTime(now), id,
 		)
 		if isUniqueViolation(err) {
 			return duplicateName(spec.Name)
@@ -219,13 +219,13 @@ func scanJob(s scanner) (*apistream.Job, error) {
 	var (
 		j                                   apistream.Job
 		headers, secrets, mode, state       string
-		interval, timeout, backoff          int64
+		interval, timeout, backoff, window  int64
 		stateChangedAt, createdAt, updateAt int64
 		lastRunAt, nextRunAt                sql.NullInt64
 	)
 	if err := s.Scan(
 		&j.ID, &j.Name, &j.URL, &j.Method, &headers, &secrets, &j.Body,
-		&interval, &timeout, &mode, &j.MaxFailures, &j.Retry, &backoff,
+		&interval, &timeout, &mode, &j.MaxFailures, &j.Retry, &backoff, &window,
 		&state, &stateChangedAt, &j.StateReason,
 		&lastRunAt, &nextRunAt, &j.LastHTTPStatus, &j.LastError, &j.LastErrorCode, &j.ConsecutiveFailures,
 		&j.RunsTotal, &j.RunsFailed, &j.BytesReceivedTotal, &j.LastSHA256, &j.ETag, &j.LastModified,
@@ -242,6 +242,7 @@ func scanJob(s scanner) (*apistream.Job, error) {
 	j.Interval = apistream.Duration(interval)
 	j.Timeout = apistream.Duration(timeout)
 	j.BackoffMax = apistream.Duration(backoff)
+	j.ChangeWindow = apistream.Duration(window)
 	j.Mode = apistream.Mode(mode)
 	j.State = apistream.State(state)
 	j.StateChangedAt = decodeTime(stateChangedAt)
@@ -250,6 +251,14 @@ func scanJob(s scanner) (*apistream.Job, error) {
 	j.CreatedAt = decodeTime(createdAt)
 	j.UpdatedAt = decodeTime(updateAt)
 	return &j, nil
+}
+
+// changeWindow is the spec's change window, the default when unset (a spec from before it existed).
+func changeWindow(spec apistream.JobSpec) time.Duration {
+	if spec.ChangeWindow == 0 {
+		return apistream.DefaultChangeWindow
+	}
+	return time.Duration(spec.ChangeWindow)
 }
 
 // encodeHeaders returns a spec's headers and secret header names as JSON text. nil stays nil (JSON

@@ -13,7 +13,8 @@ import (
 	"github.com/apistream/apistream/internal/store"
 )
 
-const runColumns = `id, job_id, scheduled_at, started_at, duration_ms, request, response, error, error_code, changed`
+const runColumns = `id, job_id, scheduled_at, started_at, duration_ms, request, response, error, error_code, changed,
+	measured, doc_bytes, patch_bytes, stream_bytes, changed_window, ops, paths`
 
 // RecordRun saves a run, its body, the job's status and counters and, when the state machine allows
 // it from the job's state at that moment, the requested transition, all in one write transaction. A
@@ -33,7 +34,7 @@ func (db *DB) RecordRun(ctx context.Context, rec store.RunRecord) (*apistream.Jo
 		return nil, fmt.Errorf("encode request: %w", err)
 	}
 	var response, bodySHA sql.NullString
-	var size int64
+	var size, wire int64
 	if run.Response != nil {
 		b, err := json.Marshal(run.Response)
 		if err != nil {
@@ -41,7 +42,7 @@ func (db *DB) RecordRun(ctx context.Context, rec store.RunRecord) (*apistream.Jo
 		}
 		response = sql.NullString{String: string(b), Valid: true}
 		bodySHA = sql.NullString{String: run.Response.SHA256, Valid: run.Response.SHA256 != ""}
-		size = run.Response.SizeBytes
+		size, wire = run.Response.SizeBytes, run.Response.WireBytes
 	}
 	failed := 0
 	if run.ErrorCode != "" {
@@ -66,11 +67,11 @@ func (db *DB) RecordRun(ctx context.Context, rec store.RunRecord) (*apistream.Jo
 		}
 		if err := tx.QueryRowContext(ctx, `
 			INSERT INTO runs (job_id, scheduled_at, started_at, duration_ms, request, response, body_sha256,
-				error, error_code, changed)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				error, error_code, changed, wire_bytes)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			RETURNING id`,
 			run.JobID, encodeTime(run.ScheduledAt), encodeTime(run.StartedAt), run.DurationMS, string(request),
-			response, bodySHA, run.Error, run.ErrorCode, run.Changed,
+			response, bodySHA, run.Error, run.ErrorCode, run.Changed, wire,
 		).Scan(&id); err != nil {
 			return fmt.Errorf("insert run: %w", err)
 		}
@@ -160,12 +161,21 @@ func scanRun(s scanner) (*apistream.Run, error) {
 	var (
 		r                      apistream.Run
 		scheduledAt, startedAt int64
-		request                string
+		request, paths         string
 		response               sql.NullString
+		measured               bool
+		st                     apistream.RunStream
 	)
 	if err := s.Scan(&r.ID, &r.JobID, &scheduledAt, &startedAt, &r.DurationMS, &request, &response,
-		&r.Error, &r.ErrorCode, &r.Changed); err != nil {
+		&r.Error, &r.ErrorCode, &r.Changed,
+		&measured, &st.DocBytes, &st.PatchBytes, &st.StreamBytes, &st.ChangedWindow, &st.Ops, &paths); err != nil {
 		return nil, err
+	}
+	if measured {
+		if err := json.Unmarshal([]byte(paths), &st.Paths); err != nil {
+			return nil, fmt.Errorf("decode paths: %w", err)
+		}
+		r.Stream = &st
 	}
 	r.ScheduledAt = decodeTime(scheduledAt)
 	r.StartedAt = decodeTime(startedAt)

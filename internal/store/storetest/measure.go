@@ -1,0 +1,112 @@
+package storetest
+
+import (
+	"context"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/apistream/apistream"
+	"github.com/apistream/apistream/internal/store"
+)
+
+func testMeasure(t *testing.T, open func(t *testing.T) store.Store) {
+	ctx := context.Background()
+
+	t.Run("RecordRunStream", func(t *testing.T) {
+		s := open(t)
+		job := MustCreateJob(t, s, "a")
+		rec := NewRecord(job.ID, t0, []byte(`{"a":1}`))
+		rec.Run.Response.WireBytes = 5
+		MustRecordRun(t, s, rec)
+		if got := mustRuns(t, s, job.ID, store.RunFilter{})[0]; got.Stream != nil || got.Response.WireBytes != 5 {
+			t.Fatalf("before the stream: Stream %+v, wire bytes %d; want nil and 5", got.Stream, got.Response.WireBytes)
+		}
+		want := apistream.RunStream{DocBytes: 7, PatchBytes: 40, StreamBytes: 62, ChangedWindow: true, Ops: 1, Paths: []string{"/a"}}
+		if err := s.RecordRunStream(ctx, job.ID, rec.Run.ID, want); err != nil {
+			t.Fatal(err)
+		}
+		got := mustRuns(t, s, job.ID, store.RunFilter{})[0]
+		if got.Stream == nil || !reflect.DeepEqual(*got.Stream, want) {
+			t.Fatalf("Stream: got %+v, want %+v", got.Stream, want)
+		}
+		checkCode(t, s.RecordRunStream(ctx, job.ID, rec.Run.ID+100, want), apistream.ENOTFOUND)
+	})
+
+	t.Run("DocumentAt", func(t *testing.T) {
+		s := open(t)
+		job := MustCreateJob(t, s, "a")
+		MustRecordRun(t, s, NewRecord(job.ID, t0, []byte(`1`)))
+		MustRecordRun(t, s, FailedRecord(job.ID, t0.Add(time.Minute), 1))
+		MustRecordRun(t, s, NewRecord(job.ID, t0.Add(2*time.Minute), []byte(`2`)))
+		for _, tc := range []struct {
+			at   time.Time
+			want string
+		}{
+			{t0.Add(-time.Second), ""},
+			{t0, Hash([]byte(`1`))},
+			{t0.Add(90 * time.Second), Hash([]byte(`1`))}, // the failed run holds no document
+			{t0.Add(time.Hour), Hash([]byte(`2`))},
+		} {
+			got, err := s.DocumentAt(ctx, job.ID, tc.at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("at +%s: got %q, want %q", tc.at.Sub(t0), got, tc.want)
+			}
+		}
+	})
+
+	t.Run("Measures", func(t *testing.T) {
+		s := open(t)
+		a := MustCreateJob(t, s, "a")
+		b := MustCreateJob(t, s, "b")
+		var ids []int64
+		for i := range 6 {
+			rec := NewRecord(a.ID, t0.Add(time.Duration(i)*time.Minute), []byte{'0' + byte(i/3)})
+			rec.Run.Changed = i == 3
+			rec.Run.Response.WireBytes = 100
+			if i == 5 {
+				rec = FailedRecord(a.ID, t0.Add(5*time.Minute), 1)
+			}
+			MustRecordRun(t, s, rec)
+			ids = append(ids, rec.Run.ID)
+		}
+		if err := s.RecordRunStream(ctx, a.ID, ids[3], apistream.RunStream{DocBytes: 1, PatchBytes: 30, StreamBytes: 50, Ops: 1, Paths: []string{""}}); err != nil {
+			t.Fatal(err)
+		}
+		MustRecordRun(t, s, NewRecord(b.ID, t0.Add(time.Hour), []byte(`b`)))
+
+		ms, err := s.RunMeasures(ctx, a.ID, t0.Add(time.Minute), t0.Add(5*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ms) != 4 || ms[0].RunID != ids[1] || ms[3].RunID != ids[4] {
+			t.Fatalf("measures in [+1m, +5m): %+v, want runs %v", ms, ids[1:5])
+		}
+		if m := ms[2]; !m.OK || !m.Changed || !m.Measured || m.StreamedBytes != 50 || m.PolledBytes != 100 || !reflect.DeepEqual(m.Paths, []string{""}) {
+			t.Errorf("changed run: %+v", m)
+		}
+
+		jm, err := s.JobMeasures(ctx, t0, t0.Add(24*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(jm) != 2 || jm[0].JobID != a.ID || jm[1].JobID != b.ID {
+			t.Fatalf("job measures: %+v", jm)
+		}
+		want := store.JobMeasure{JobID: a.ID, Runs: 6, OKRuns: 5, Changes: 1, BytesPolled: 500, BytesStreamed: 50,
+			FirstChange: t0.Add(3 * time.Minute), LastChange: t0.Add(3 * time.Minute)}
+		if got := jm[0]; !got.FirstChange.Equal(want.FirstChange) || !got.LastChange.Equal(want.LastChange) {
+			t.Errorf("job a changes at %s..%s, want %s", got.FirstChange, got.LastChange, want.FirstChange)
+		} else {
+			got.FirstChange, got.LastChange = want.FirstChange, want.LastChange
+			if got != want {
+				t.Errorf("job a: got %+v, want %+v", got, want)
+			}
+		}
+		_, err = s.RunMeasures(ctx, 9999, t0, t0.Add(time.Hour))
+		checkCode(t, err, apistream.ENOTFOUND)
+	})
+}
