@@ -62,6 +62,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newVersionCmd(cf),
 		newPublishCmd(cf),
 		newTokensCmd(cf),
+		newReportCmd(cf),
 	)
 	return root
 }

@@ -373,3 +373,17 @@ func (c *Client) Publish(ctx context.Context, topic, event, id string, data []by
 	err := c.do(ctx, "POST", "/v1/publish/"+strings.Join(segs, "/"), q, rawBody{data: data, contentType: ct}, &out)
 	return &out, err
 }
+
+// Report returns what streaming saves over polling, per job, for runs in [from, to); zero times
+// take the server's defaults (all runs).
+func (c *Client) Report(ctx context.Context, from, to time.Time) (*Report, error) {
+	q := url.Values{}
+	if !from.IsZero() {
+		q.Set("from", from.Format(time.RFC3339Nano))
+	}
+	if !to.IsZero() {
+		q.Set("to", to.Format(time.RFC3339Nano))
+	}
+	var out Report
+	return &out, c.do(ctx, "GET", "/v1/report", q, nil, &out)
+}

@@ -111,6 +111,9 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/jobs/{ref}/runs/{run}", s.admin(s.handleGetRun))
 	m.HandleFunc("GET /v1/jobs/{ref}/runs/{run}/body", s.admin(s.handleRunBody))
 	m.HandleFunc("GET /v1/jobs/{ref}/transitions", s.admin(s.handleTransitions))
+	m.HandleFunc("GET /v1/jobs/{ref}/size", s.admin(s.handleSize))
+	m.HandleFunc("GET /v1/jobs/{ref}/changes", s.admin(s.handleChanges))
+	m.HandleFunc("GET /v1/report", s.admin(s.handleReport))
 
 	if s.cfg.Metrics != nil {
 		m.HandleFunc("GET /metrics", s.admin(s.cfg.Metrics.ServeHTTP))

@@ -17,6 +17,7 @@ import (
 	"github.com/apistream/apistream"
 	"github.com/apistream/apistream/internal/hub"
 	"github.com/apistream/apistream/internal/jsonpatch"
+	"github.com/apistream/apistream/internal/ssestream"
 	"github.com/apistream/apistream/internal/store"
 )
 
@@ -56,9 +57,10 @@ type Streamer struct {
 
 // jobState is what a job's stream was last given: the document, kept decoded by the Differ.
 type jobState struct {
-	mu     sync.Mutex
-	differ *jsonpatch.Differ
-	sha    string // the SHA-256 of the body behind the current document; "" before the first
+	mu       sync.Mutex
+	differ   *jsonpatch.Differ
+	sha      string // the SHA-256 of the body behind the current document; "" before the first
+	docBytes int64  // the current document's size
 }
 
 // New returns a Streamer publishing to h, reading bodies from st.
@@ -84,7 +86,17 @@ func (s *Streamer) Handle(e apistream.JobEvent) {
 	topic := apistream.JobTopic(e.JobID)
 	switch e.Type {
 	case apistream.EventRun:
-		if err := s.run(ctx, e.JobID, e.Run); err != nil {
+		if e.Run == nil || e.Job == nil {
+			return
+		}
+		st, err := s.run(ctx, e.Job, e.Run)
+		if err == nil {
+			st.ChangedWindow, err = s.changedWindow(ctx, e.Job, e.Run)
+		}
+		if err == nil {
+			err = s.store.RecordRunStream(ctx, e.JobID, e.Run.ID, st)
+		}
+		if err != nil && apistream.ErrorCode(err) != apistream.ENOTFOUND { // a deleted job's run is gone
 			s.logger.Error("job stream", "job_id", e.JobID, "run_id", e.Run.ID, "err", err)
 		}
 	case apistream.EventTransition:
@@ -101,46 +113,69 @@ func (s *Streamer) Handle(e apistream.JobEvent) {
 	}
 }
 
-// run publishes what a run changed: an error event when it failed, a patch (or a snapshot, when
-// smaller or the first) when its document differs from the stream's, nothing otherwise.
-func (s *Streamer) run(ctx context.Context, jobID int64, r *apistream.Run) error {
-	topic := apistream.JobTopic(jobID)
+// run publishes what a run changed and returns what that cost the stream: an error event when it
+// failed, a patch (or a snapshot, when smaller or the first) when its document differs from the
+// stream's, nothing otherwise.
+func (s *Streamer) run(ctx context.Context, j *apistream.Job, r *apistream.Run) (apistream.RunStream, error) {
+	topic := apistream.JobTopic(j.ID)
 	if r.ErrorCode != "" {
 		d := ErrorData{Code: r.ErrorCode, Message: r.Error, At: r.StartedAt}
 		if r.Response != nil {
 			d.Status = r.Response.Status
 		}
-		s.publish(apistream.Message{Topic: topic, Event: EventError, Data: mustJSON(d)})
-		return nil
+		data := mustJSON(d)
+		id := s.publish(apistream.Message{Topic: topic, Event: EventError, Data: data})
+		return apistream.RunStream{StreamBytes: int64(ssestream.EventSize(id, EventError, data))}, nil
 	}
 	if r.Response == nil || r.Response.SHA256 == "" {
-		return nil
+		return apistream.RunStream{}, nil
 	}
-	js := s.state(jobID)
+	js := s.state(j.ID)
 	js.mu.Lock()
 	defer js.mu.Unlock()
 	if js.sha == r.Response.SHA256 {
-		return nil // unchanged, or a 304
+		return apistream.RunStream{DocBytes: js.docBytes}, nil // unchanged, or a 304
 	}
 	body, err := s.store.Body(ctx, r.Response.SHA256)
 	if err != nil {
-		return err
+		return apistream.RunStream{}, err
 	}
 	doc := document(body, r.Response.ContentType)
 	c, err := js.differ.Next(doc)
 	if err != nil {
-		return err
+		return apistream.RunStream{}, err
 	}
-	js.sha = r.Response.SHA256
+	js.sha, js.docBytes = r.Response.SHA256, int64(len(doc))
+	st := apistream.RunStream{DocBytes: js.docBytes}
 	if !c.Changed {
-		return nil // other bytes, same JSON
+		return st, nil // other bytes, same JSON
 	}
 	m := apistream.Message{Topic: topic, ID: strconv.FormatInt(r.ID, 10), Event: EventPatch, Data: c.Patch}
+	if !c.First {
+		st.PatchBytes, st.Ops, st.Paths = int64(len(c.Patch)), c.Ops, c.Paths
+	}
 	if c.SnapshotSmaller() {
 		m.Event, m.Data = EventSnapshot, doc
 	}
-	_, err = s.hub.PublishState(m, doc)
-	return err
+	if _, err := s.hub.PublishState(m, doc); err != nil {
+		return st, err
+	}
+	st.StreamBytes = int64(ssestream.EventSize(m.ID, m.Event, m.Data))
+	return st, nil
+}
+
+// changedWindow reports whether the run's document differs from the one the job held a change
+// window before it; false when the job has no run that old.
+func (s *Streamer) changedWindow(ctx context.Context, j *apistream.Job, r *apistream.Run) (bool, error) {
+	if r.ErrorCode != "" || r.Response == nil || r.Response.SHA256 == "" {
+		return false, nil
+	}
+	window := time.Duration(j.ChangeWindow)
+	if window <= 0 {
+		window = apistream.DefaultChangeWindow
+	}
+	then, err := s.store.DocumentAt(ctx, j.ID, r.StartedAt.Add(-window))
+	return then != "" && then != r.Response.SHA256, err
 }
 
 // Ensure gives a job's topic its current document before a subscriber connects, when the stream has
@@ -165,7 +200,7 @@ func (s *Streamer) Ensure(ctx context.Context, j *apistream.Job) error {
 	if _, err := js.differ.Next(doc); err != nil {
 		return err
 	}
-	js.sha = j.LastSHA256
+	js.sha, js.docBytes = j.LastSHA256, int64(len(doc))
 	return s.hub.InitState(topic, id, doc)
 }
 
@@ -184,10 +219,13 @@ func (s *Streamer) revision(ctx context.Context, j *apistream.Job) (id, contentT
 	return "", ""
 }
 
-func (s *Streamer) publish(m apistream.Message) {
-	if _, err := s.hub.Publish(m); err != nil && apistream.ErrorCode(err) != apistream.EUNAVAILABLE {
+// publish sends m and returns the id the hub gave it.
+func (s *Streamer) publish(m apistream.Message) string {
+	id, err := s.hub.Publish(m)
+	if err != nil && apistream.ErrorCode(err) != apistream.EUNAVAILABLE {
 		s.logger.Error("job stream publish", "topic", m.Topic, "err", err)
 	}
+	return id
 }
 
 // document is a response body as the stream's JSON document, without the whitespace around it (a

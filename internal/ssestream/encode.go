@@ -55,3 +55,26 @@ func AppendRetry(buf []byte, ms int64) []byte {
 	buf = strconv.AppendInt(buf, ms, 10)
 	return append(buf, '\n', '\n')
 }
+
+// EventSize returns len(AppendEvent(nil, id, event, data)) without building the event: what one
+// event costs a subscriber on the wire.
+func EventSize(id, event string, data []byte) int {
+	n := 1 // the blank line
+	if id != "" {
+		n += len("id: ") + len(id) + 1
+	}
+	if event != "" {
+		n += len("event: ") + len(event) + 1
+	}
+	for {
+		i := bytes.IndexAny(data, "\r\n")
+		if i < 0 {
+			return n + len("data: ") + len(data) + 1
+		}
+		n += len("data: ") + i + 1
+		if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+			i++
+		}
+		data = data[i+1:]
+	}
+}

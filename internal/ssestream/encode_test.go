@@ -23,6 +23,9 @@ func TestAppendEvent(t *testing.T) {
 			if got := string(ssestream.AppendEvent(nil, tc.id, tc.event, []byte(tc.data))); got != tc.want {
 				t.Errorf("got %q, want %q", got, tc.want)
 			}
+			if got, want := ssestream.EventSize(tc.id, tc.event, []byte(tc.data)), len(tc.want); got != want {
+				t.Errorf("EventSize = %d, want %d", got, want)
+			}
 		})
 	}
 }

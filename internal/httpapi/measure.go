@@ -1,0 +1,111 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/apistream/apistream"
+	"github.com/apistream/apistream/internal/measure"
+	"github.com/apistream/apistream/internal/store"
+)
+
+// Report is GET /v1/report: one row per job with runs in the range.
+type Report struct {
+	From time.Time     `json:"from"`
+	To   time.Time     `json:"to"`
+	Jobs []measure.Row `json:"jobs"`
+}
+
+// timeRange reads from and to (RFC 3339) and bucket (a duration); from defaults to defFrom, to to
+// now, bucket to an hour. The series may hold at most measure.MaxBuckets buckets.
+func (s *Server) timeRange(r *http.Request, defFrom time.Time) (from, to time.Time, bucket time.Duration, err error) {
+	q := r.URL.Query()
+	to = s.cfg.Now().UTC()
+	from = defFrom.UTC()
+	bucket = time.Hour
+	if v := q.Get("from"); v != "" {
+		if from, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			return from, to, bucket, apistream.Invalidf("from", "from %q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", v)
+		}
+	}
+	if v := q.Get("to"); v != "" {
+		if to, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			return from, to, bucket, apistream.Invalidf("to", "to %q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", v)
+		}
+	}
+	if !from.Before(to) {
+		return from, to, bucket, apistream.Invalidf("from", "from must be before to")
+	}
+	if v := q.Get("bucket"); v != "" {
+		if bucket, err = time.ParseDuration(v); err != nil || bucket < time.Second {
+			return from, to, bucket, apistream.Invalidf("bucket", "bucket %q is not a duration of at least 1s, such as 1h", v)
+		}
+	}
+	if to.Sub(from)/bucket >= measure.MaxBuckets {
+		return from, to, bucket, apistream.Invalidf("bucket", "from..to holds more than %d buckets of %s: use a larger bucket", measure.MaxBuckets, bucket)
+	}
+	return from, to, bucket, nil
+}
+
+// measures returns a job's runs' measures in the range the request asks for (from its creation by
+// default).
+func (s *Server) measures(r *http.Request) ([]store.RunMeasure, time.Time, time.Time, time.Duration, error) {
+	j, err := s.job(r)
+	if err != nil {
+		return nil, time.Time{}, time.Time{}, 0, err
+	}
+	from, to, bucket, err := s.timeRange(r, j.CreatedAt.Truncate(time.Second))
+	if err != nil {
+		return nil, from, to, bucket, err
+	}
+	ms, err := s.cfg.Store.RunMeasures(r.Context(), j.ID, from, to)
+	return ms, from, to, bucket, err
+}
+
+func (s *Server) handleSize(w http.ResponseWriter, r *http.Request) {
+	ms, from, to, bucket, err := s.measures(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, measure.Size(ms, from, to, bucket))
+}
+
+func (s *Server) handleChanges(w http.ResponseWriter, r *http.Request) {
+	ms, from, to, bucket, err := s.measures(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, measure.Changes(ms, from, to, bucket))
+}
+
+// handleReport answers the table our users publish: per job, what streaming saves over polling.
+func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
+	from, to, _, err := s.timeRange(r, time.Unix(0, 0))
+	if err != nil && apistream.ErrorField(err) != "bucket" { // the report has no series
+		s.writeError(w, r, err)
+		return
+	}
+	sums, err := s.cfg.Store.JobMeasures(r.Context(), from, to)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	jobs, err := s.cfg.Store.Jobs(r.Context(), store.JobFilter{})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	byID := make(map[int64]*apistream.Job, len(jobs))
+	for _, j := range jobs {
+		byID[j.ID] = j
+	}
+	rep := Report{From: from, To: to, Jobs: []measure.Row{}}
+	for _, m := range sums {
+		if j := byID[m.JobID]; j != nil {
+			rep.Jobs = append(rep.Jobs, measure.JobRow(m, j.Name, j.URL))
+		}
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
