@@ -18,6 +18,7 @@ import (
 	"github.com/apistream/apistream/internal/hub"
 	"github.com/apistream/apistream/internal/jobstream"
 	"github.com/apistream/apistream/internal/metrics"
+	"github.com/apistream/apistream/internal/proxy"
 	"github.com/apistream/apistream/internal/poller"
 	"github.com/apistream/apistream/internal/runner"
 	"github.com/apistream/apistream/internal/store"
@@ -45,7 +46,7 @@ file; flags win over the environment, which wins over the file.`,
 }
 
 // serve wires the embedded default together and runs it until ctx ends, then shuts down in order:
-// HTTP, runner, broker, hub, metrics, demo upstream, poller, store.
+// HTTP, proxy polls, runner, broker, hub, metrics, demo upstream, poller, store.
 func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 	logger, err := newLogger(cfg, logw)
 	if err != nil {
@@ -124,9 +125,13 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 	}
 	defer run.Close()
 
+	px := proxy.New(proxy.Config{Poller: p, Hub: h, Limiter: run, Logger: logger})
+	defer px.Close()
+	m.Gauge("apistream_proxy_polls", "Targets polled for on-demand proxy streams.", func() float64 { return float64(px.Polls()) })
+
 	srv := httpapi.NewServer(httpapi.Config{
 		Store: db, Runner: run, Policy: policy, Token: cfg.APIToken, Hub: h, Auth: authn,
-		CORSOrigins: cfg.CORSOrigins, JobStreams: streams, Metrics: m.Handler(), Logger: logger,
+		CORSOrigins: cfg.CORSOrigins, JobStreams: streams, Proxy: px, Metrics: m.Handler(), Logger: logger,
 	})
 	if err := srv.Open(cfg.Listen); err != nil {
 		return fmt.Errorf("listen: %w", err)

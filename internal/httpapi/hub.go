@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/apistream/apistream"
 	"github.com/apistream/apistream/internal/auth"
 	"github.com/apistream/apistream/internal/hub"
+	"github.com/apistream/apistream/internal/proxy"
 )
 
 // PublishResult is the answer to a publish: the event's id, or that a roll-up will emit it later.
@@ -107,13 +109,9 @@ func (s *Server) handleJobStream(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	snapshot := "snapshot"
-	switch ev := r.URL.Query().Get("events"); ev {
-	case "":
-	case "streamdata":
-		snapshot = "data"
-	default:
-		s.writeError(w, r, apistream.Invalidf("events", "events %q is not streamdata", ev))
+	snapshot, err := snapshotEvent(r)
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	if err := s.cfg.JobStreams.Ensure(r.Context(), j); err != nil {
@@ -121,6 +119,74 @@ func (s *Server) handleJobStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.serveStreamOf(w, r, p, []string{topic}, snapshot)
+}
+
+// handleProxy streams any URL without a job: GET /v1/proxy?url=TARGET&interval=5s&header=Name:%20value.
+// The target is polled while at least one subscriber is connected; subscribers of the same target
+// share the poll. Who may: a token covering the topic proxy/** (or the admin).
+func (s *Server) handleProxy(w http.ResponseWriter, r *http.Request) {
+	p, err := s.auth.Authenticate(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	t := proxy.Target{URL: q.Get("url"), Interval: 5 * time.Second, Headers: map[string]string{}}
+	if v := q.Get("interval"); v != "" {
+		if t.Interval, err = time.ParseDuration(v); err != nil {
+			s.writeError(w, r, apistream.Invalidf("interval", "interval %q is not a duration such as 5s", v))
+			return
+		}
+	}
+	for _, h := range q["header"] {
+		name, value, ok := strings.Cut(h, ":")
+		if !ok {
+			s.writeError(w, r, apistream.Invalidf("header", "header %q is not 'Name: value'", h))
+			return
+		}
+		t.Headers[http.CanonicalHeaderKey(strings.TrimSpace(name))] = strings.TrimSpace(value)
+	}
+	if t.URL == "" {
+		s.writeError(w, r, apistream.Invalidf("url", "url is required: /v1/proxy?url=https://..."))
+		return
+	}
+	if err := t.Validate(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.cfg.Policy.CheckURL(t.URL); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := p.CanSubscribe("proxy/**"); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	snapshot, err := snapshotEvent(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	topic, release, err := s.cfg.Proxy.Acquire(t)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer release()
+	s.serveStreamOf(w, r, p, []string{topic}, snapshot)
+}
+
+// snapshotEvent is the name of a stream's snapshot event: "snapshot", or "data" for
+// ?events=streamdata, as Streamdata.io's clients expect.
+func snapshotEvent(r *http.Request) (string, error) {
+	switch ev := r.URL.Query().Get("events"); ev {
+	case "":
+		return "snapshot", nil
+	case "streamdata":
+		return "data", nil
+	default:
+		return "", apistream.Invalidf("events", "events %q is not streamdata", ev)
+	}
 }
 
 func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, p *auth.Principal, topics []string) {

@@ -14,6 +14,7 @@ import (
 	"github.com/apistream/apistream/internal/auth"
 	"github.com/apistream/apistream/internal/hub"
 	"github.com/apistream/apistream/internal/poller"
+	"github.com/apistream/apistream/internal/proxy"
 	"github.com/apistream/apistream/internal/store"
 )
 
@@ -45,6 +46,8 @@ type Config struct {
 	CORSOrigins []string // origins browsers may call the hub from; "*" for any
 	// JobStreams prepares a job's stream for a new subscriber (GET /v1/jobs/{ref}/stream).
 	JobStreams JobStreams
+	// Proxy polls targets streamed on demand (GET /v1/proxy).
+	Proxy *proxy.Proxy
 	// Metrics serves GET /metrics (Prometheus); it needs the API token like the admin endpoints.
 	Metrics http.Handler
 	Logger  *slog.Logger
@@ -120,6 +123,9 @@ func (s *Server) routes() {
 	}
 	if s.cfg.Hub != nil && s.cfg.JobStreams != nil {
 		m.HandleFunc("GET /v1/jobs/{ref}/stream", s.handleJobStream)
+	}
+	if s.cfg.Hub != nil && s.cfg.Proxy != nil {
+		m.HandleFunc("GET /v1/proxy", s.handleProxy)
 	}
 	if s.cfg.Hub != nil {
 		m.HandleFunc("GET /v1/subscribe", s.handleSubscribe)

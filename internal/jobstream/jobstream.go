@@ -5,7 +5,6 @@
 package jobstream
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -140,7 +139,7 @@ func (s *Streamer) run(ctx context.Context, j *apistream.Job, r *apistream.Run) 
 	if err != nil {
 		return apistream.RunStream{}, err
 	}
-	doc := document(body, r.Response.ContentType)
+	doc := jsonpatch.AsJSON(body, r.Response.ContentType)
 	c, err := js.differ.Next(doc)
 	if err != nil {
 		return apistream.RunStream{}, err
@@ -196,7 +195,7 @@ func (s *Streamer) Ensure(ctx context.Context, j *apistream.Job) error {
 		return err
 	}
 	id, contentType := s.revision(ctx, j)
-	doc := document(body, contentType)
+	doc := jsonpatch.AsJSON(body, contentType)
 	if _, err := js.differ.Next(doc); err != nil {
 		return err
 	}
@@ -226,12 +225,6 @@ func (s *Streamer) publish(m apistream.Message) string {
 		s.logger.Error("job stream publish", "topic", m.Topic, "err", err)
 	}
 	return id
-}
-
-// document is a response body as the stream's JSON document, without the whitespace around it (a
-// trailing newline would otherwise be an empty data line on the wire).
-func document(body []byte, contentType string) []byte {
-	return bytes.TrimSpace(jsonpatch.AsJSON(body, contentType))
 }
 
 func mustJSON(v any) []byte {

@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// AsJSON returns body as a JSON document for diffing: body itself when it is JSON, else body as one
+// AsJSON returns body as a JSON document for diffing: body itself, trimmed, when it is JSON, else body as one
 // JSON string, so a text or HTML endpoint streams as a string that a patch replaces whole.
 //
 // An object or an array is taken as JSON whatever contentType says, since servers often label JSON
@@ -18,7 +18,7 @@ import (
 func AsJSON(body []byte, contentType string) []byte {
 	if t := trimSpace(body); len(t) > 0 && json.Valid(t) {
 		if t[0] == '{' || t[0] == '[' || jsonMediaType(contentType) {
-			return body
+			return t // without the whitespace around it: a trailing newline would be an empty SSE data line
 		}
 	}
 	var buf bytes.Buffer

@@ -11,7 +11,7 @@ func TestAsJSON(t *testing.T) {
 		name, body, contentType, want string
 	}{
 		{"object", `{"a":1}`, "application/json", `{"a":1}`},
-		{"object kept as sent", " {\"a\": 1}\n", "application/json; charset=utf-8", " {\"a\": 1}\n"},
+		{"object kept as sent, without surrounding whitespace", " {\"a\": 1}\n", "application/json; charset=utf-8", "{\"a\": 1}"},
 		{"array labelled HTML", `[1,2]`, "text/html", `[1,2]`},
 		{"number as JSON", `42`, "application/json", `42`},
 		{"number with no type", `42`, "", `42`},

@@ -76,6 +76,11 @@ func (m *Metrics) Attach(h *hub.Hub, st store.Store) {
 	m.reg.MustRegister(&hubCollector{h: h}, &jobsCollector{st: st})
 }
 
+// Gauge adds a figure read at scrape time, such as the number of proxy polls.
+func (m *Metrics) Gauge(name, help string, value func() float64) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, value))
+}
+
 // Handler serves the figures in Prometheus' text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})

@@ -241,3 +241,9 @@ func (r *Runner) pruneOnce(ctx context.Context) {
 		r.cfg.Logger.Info("pruned", "runs", res.Runs, "bodies", res.Bodies)
 	}
 }
+
+// Acquire waits for a slot within the runner's global and per-host limits, for a fetch made outside
+// a job (an on-demand proxy stream), and returns the function that frees it.
+func (r *Runner) Acquire(ctx context.Context, host string) (release func(), err error) {
+	return r.limits.acquire(ctx, host)
+}

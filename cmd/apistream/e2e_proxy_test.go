@@ -1,0 +1,122 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apistream/apistream/internal/httpapi"
+)
+
+// countingUpstream serves a changing document and remembers when each request came.
+type countingUpstream struct {
+	mu  sync.Mutex
+	at  []time.Time
+	key []string // the X-Key header of each request
+}
+
+func (u *countingUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	u.mu.Lock()
+	u.at = append(u.at, time.Now())
+	u.key = append(u.key, r.Header.Get("X-Key"))
+	n := len(u.at)
+	u.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, `{"n":%d,"static":"same","padding":%q}`, n, strings.Repeat("p", 100))
+}
+
+func (u *countingUpstream) requests() []time.Time {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]time.Time(nil), u.at...)
+}
+
+func proxyPolls(t *testing.T, s *testServer) string {
+	t.Helper()
+	resp, err := http.Get(s.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "apistream_proxy_polls "); ok {
+			return v
+		}
+	}
+	t.Fatal("no apistream_proxy_polls in /metrics")
+	return ""
+}
+
+// TestProxy_SharedPoll: two subscribers of one target cause one upstream request per interval;
+// after both leave, none.
+func TestProxy_SharedPoll(t *testing.T) {
+	up := &countingUpstream{}
+	upstream := httptest.NewServer(up)
+	defer upstream.Close()
+	s := startServer(t)
+	target := s.URL + "/v1/proxy?" + url.Values{"url": {upstream.URL}, "interval": {"1s"}, "header": {"X-Key: k1"}}.Encode()
+
+	a := subscribe(t, target, "", "")
+	b := subscribe(t, target, "", "")
+	for _, c := range []*sseClient{a, b} {
+		if e := c.waitEvents(t, 1)[0]; e.Type != "snapshot" || !strings.Contains(e.Data, `"static":"same"`) {
+			t.Fatalf("first event %+v, want a snapshot of the target", e)
+		}
+	}
+	waitFor(t, "both subscribers see three patches", func() bool { return len(a.got()) >= 4 && len(b.got()) >= 4 })
+	if e := a.got()[1]; e.Type != "patch" || !strings.Contains(e.Data, `"/n"`) {
+		t.Errorf("second event %+v, want a patch of /n", e)
+	}
+	// Every upstream request fed this one stream: both subscribers saw n = 1, 2, 3, ... with no gap,
+	// which a second poll of the target would have made.
+	for name, c := range map[string]*sseClient{"a": a, "b": b} {
+		for i, e := range c.got()[:4] {
+			want := fmt.Sprintf(`"n":%d`, i+1)
+			if i > 0 {
+				want = fmt.Sprintf(`"value":%d`, i+1)
+			}
+			if !strings.Contains(e.Data, want) {
+				t.Errorf("subscriber %s, event %d: %s, want %s", name, i, e.Data, want)
+			}
+		}
+	}
+	up.mu.Lock()
+	for _, k := range up.key {
+		if k != "k1" {
+			t.Errorf("upstream got X-Key %q, want the subscriber's header k1", k)
+		}
+	}
+	up.mu.Unlock()
+
+	a.close()
+	b.close()
+	waitFor(t, "no proxy poll", func() bool { return proxyPolls(t, s) == "0" })
+	n := len(up.requests())
+	// Another target's stream runs for a while: the first target's loop has ended, so it sees nothing.
+	other := &countingUpstream{}
+	upstream2 := httptest.NewServer(other)
+	defer upstream2.Close()
+	c := subscribe(t, s.URL+"/v1/proxy?"+url.Values{"url": {upstream2.URL}, "interval": {"1s"}}.Encode(), "", "")
+	c.waitEvents(t, 2)
+	if got := len(up.requests()); got != n {
+		t.Errorf("%d requests after both subscribers left, want none", got-n)
+	}
+
+	for _, q := range []string{"", "?url=ftp://x", "?url=" + url.QueryEscape(upstream.URL) + "&interval=0s", "?url=" + url.QueryEscape(upstream.URL) + "&header=nocolon"} {
+		var e httpapi.ErrorResponse
+		if code := call(t, "GET", s.URL+"/v1/proxy"+q, "", nil, &e); code != 400 {
+			t.Errorf("proxy%s: %d %+v, want 400", q, code, e.Error)
+		}
+	}
+	var e httpapi.ErrorResponse
+	if code := call(t, "GET", s.URL+"/v1/proxy?url="+url.QueryEscape("http://169.254.169.254/latest"), "", nil, &e); code != 403 {
+		t.Errorf("proxy to the metadata address: %d %+v, want 403", code, e.Error)
+	}
+}
