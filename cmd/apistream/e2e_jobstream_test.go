@@ -146,7 +146,8 @@ func TestJobStream_Patches(t *testing.T) {
 	}
 }
 
-// TestJobStream_Unchanged: an upstream that never changes produces a snapshot and no patch.
+// TestJobStream_Unchanged: an upstream that never changes produces a snapshot and no patch; its
+// change rate is 0 and its body is stored once.
 func TestJobStream_Unchanged(t *testing.T) {
 	upstream := httptest.NewServer(changingUpstream(1 << 30))
 	defer upstream.Close()
@@ -167,5 +168,15 @@ func TestJobStream_Unchanged(t *testing.T) {
 	}
 	if len(evs) != 2 || evs[0].Type != "snapshot" || evs[1].Type != "state" {
 		t.Errorf("events %q, want [snapshot state]: no patch for an unchanged upstream", types)
+	}
+	var ch struct {
+		Runs       int64   `json:"runs"`
+		ChangeRate float64 `json:"change_rate"`
+	}
+	if code := call(t, "GET", s.URL+"/v1/jobs/still/changes", "", nil, &ch); code != 200 || ch.Runs < 4 || ch.ChangeRate != 0 {
+		t.Errorf("/changes: %d %+v, want at least 4 runs and a change rate of 0", code, ch)
+	}
+	if got := metric(t, s, "apistream_store_bodies"); got != "1" {
+		t.Errorf("apistream_store_bodies %s after %d unchanged runs, want 1", got, ch.Runs)
 	}
 }

@@ -37,7 +37,8 @@ func (u *countingUpstream) requests() []time.Time {
 	return append([]time.Time(nil), u.at...)
 }
 
-func proxyPolls(t *testing.T, s *testServer) string {
+// metric returns the value of an unlabelled metric from /metrics.
+func metric(t *testing.T, s *testServer, name string) string {
 	t.Helper()
 	resp, err := http.Get(s.URL + "/metrics")
 	if err != nil {
@@ -46,11 +47,11 @@ func proxyPolls(t *testing.T, s *testServer) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "apistream_proxy_polls "); ok {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			return v
 		}
 	}
-	t.Fatal("no apistream_proxy_polls in /metrics")
+	t.Fatalf("no %s in /metrics", name)
 	return ""
 }
 
@@ -97,7 +98,7 @@ func TestProxy_SharedPoll(t *testing.T) {
 
 	a.close()
 	b.close()
-	waitFor(t, "no proxy poll", func() bool { return proxyPolls(t, s) == "0" })
+	waitFor(t, "no proxy poll", func() bool { return metric(t, s, "apistream_proxy_polls") == "0" })
 	n := len(up.requests())
 	// Another target's stream runs for a while: the first target's loop has ended, so it sees nothing.
 	other := &countingUpstream{}

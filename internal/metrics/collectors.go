@@ -21,6 +21,9 @@ var (
 	descSlow        = prometheus.NewDesc("apistream_hub_slow_disconnects_total", "Subscribers disconnected because they could not keep up.", nil, nil)
 	descConnects    = prometheus.NewDesc("apistream_hub_connects_total", "Streams opened.", nil, nil)
 	descJobs        = prometheus.NewDesc("apistream_jobs", "Jobs, by state.", []string{"state"}, nil)
+	descRuns        = prometheus.NewDesc("apistream_store_runs", "Runs stored.", nil, nil)
+	descBodies      = prometheus.NewDesc("apistream_store_bodies", "Distinct response bodies stored.", nil, nil)
+	descBodyBytes   = prometheus.NewDesc("apistream_store_body_bytes", "Bytes of the response bodies stored.", nil, nil)
 )
 
 // hubCollector reads the hub's counters and connections at scrape time.
@@ -47,10 +50,14 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// jobsCollector counts jobs by state from the store at scrape time.
+// jobsCollector counts jobs by state, and what the store holds, at scrape time.
 type jobsCollector struct{ st store.Store }
 
-func (c *jobsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descJobs }
+func (c *jobsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descJobs, descRuns, descBodies, descBodyBytes} {
+		ch <- d
+	}
+}
 
 func (c *jobsCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -67,4 +74,12 @@ func (c *jobsCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range apistream.States {
 		ch <- prometheus.MustNewConstMetric(descJobs, prometheus.GaugeValue, float64(counts[s]), string(s))
 	}
+	st, err := c.st.Stats(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descRuns, err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descRuns, prometheus.GaugeValue, float64(st.Runs))
+	ch <- prometheus.MustNewConstMetric(descBodies, prometheus.GaugeValue, float64(st.Bodies))
+	ch <- prometheus.MustNewConstMetric(descBodyBytes, prometheus.GaugeValue, float64(st.BodyBytes))
 }
