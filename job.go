@@ -118,13 +118,8 @@ func (s *JobSpec) Validate() error {
 	if !methods[s.Method] {
 		return Invalidf("method", "method %q is not one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", s.Method)
 	}
-	for k, v := range s.Headers {
-		if !validHeaderName(k) {
-			return Invalidf("headers", "header name %q is not a valid HTTP header name", k)
-		}
-		if strings.ContainsAny(v, "\r\n\x00") {
-			return Invalidf("headers", "header %q has a value with CR, LF or NUL", k)
-		}
+	if err := ValidateHeaders("headers", s.Headers); err != nil {
+		return err
 	}
 	for _, k := range s.SecretHeaders {
 		if !validHeaderName(k) {
@@ -193,6 +188,20 @@ func isDigits(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// ValidateHeaders checks header names (RFC 9110 tokens) and values (no CR, LF or NUL), naming field
+// when one is wrong.
+func ValidateHeaders(field string, h map[string]string) error {
+	for k, v := range h {
+		if !validHeaderName(k) {
+			return Invalidf(field, "header name %q is not a valid HTTP header name", k)
+		}
+		if strings.ContainsAny(v, "\r\n\x00") {
+			return Invalidf(field, "header %q has a value with CR, LF or NUL", k)
+		}
+	}
+	return nil
 }
 
 // validHeaderName reports whether k is an RFC 9110 token.

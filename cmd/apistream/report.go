@@ -93,7 +93,7 @@ func seconds(f *float64) string {
 	if f == nil {
 		return "-"
 	}
-	return shortDuration(time.Duration(*f * float64(time.Second)))
+	return shortDuration(time.Duration(*f * float64(time.Second)).Round(100 * time.Millisecond))
 }
 
 func optFloat(f *float64) string {

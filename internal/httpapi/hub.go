@@ -126,6 +126,9 @@ func (s *Server) handleJobStream(w http.ResponseWriter, r *http.Request) {
 // share the poll. Who may: a token covering the topic proxy/** (or the admin).
 func (s *Server) handleProxy(w http.ResponseWriter, r *http.Request) {
 	p, err := s.auth.Authenticate(r)
+	if err == nil {
+		err = p.CanSubscribe("proxy/**")
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -158,13 +161,14 @@ func (s *Server) handleProxy(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := p.CanSubscribe("proxy/**"); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	snapshot, err := snapshotEvent(r)
 	if err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if r.Method == http.MethodHead { // the headers, without starting a poll
+		hub.SetStreamHeaders(w.Header())
+		w.WriteHeader(http.StatusOK)
 		return
 	}
 	topic, release, err := s.cfg.Proxy.Acquire(t)

@@ -41,7 +41,8 @@ func (s *Server) timeRange(r *http.Request, defFrom time.Time) (from, to time.Ti
 			return from, to, bucket, apistream.Invalidf("bucket", "bucket %q is not a duration of at least 1s, such as 1h", v)
 		}
 	}
-	if to.Sub(from)/bucket >= measure.MaxBuckets {
+	from, to = from.UTC(), to.UTC()
+	if (to.Sub(from)+bucket-1)/bucket > measure.MaxBuckets {
 		return from, to, bucket, apistream.Invalidf("bucket", "from..to holds more than %d buckets of %s: use a larger bucket", measure.MaxBuckets, bucket)
 	}
 	return from, to, bucket, nil

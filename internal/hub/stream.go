@@ -16,6 +16,14 @@ import (
 // end its own stream (DELETE /v1/connections/{id}).
 const ConnectionIDHeader = "Apistream-Connection-Id"
 
+// SetStreamHeaders sets the headers of an event stream: a HEAD request gets them without a stream.
+func SetStreamHeaders(hdr http.Header) {
+	hdr.Set("Content-Type", "text/event-stream; charset=utf-8")
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("Connection", "keep-alive")
+	hdr.Set("X-Accel-Buffering", "no")
+}
+
 // StreamRequest is what a subscriber asked for, already authorised by the HTTP layer.
 type StreamRequest struct {
 	Topics      []string // topics and patterns
@@ -52,16 +60,12 @@ func (h *Hub) ServeStream(w http.ResponseWriter, r *http.Request, req StreamRequ
 		ClientIP: req.ClientIP, UserAgent: req.UserAgent, CreatedAt: h.cfg.Now(),
 		queue: make(chan *message, h.cfg.QueueSize), kicked: make(chan struct{}), stats: &h.stats,
 	}
-	hdr := w.Header()
-	hdr.Set("Content-Type", "text/event-stream; charset=utf-8")
-	hdr.Set("Cache-Control", "no-cache")
-	hdr.Set("Connection", "keep-alive")
-	hdr.Set("X-Accel-Buffering", "no")
+	SetStreamHeaders(w.Header())
 	if r.Method == http.MethodHead {
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	hdr.Set(ConnectionIDHeader, s.ID)
+	w.Header().Set(ConnectionIDHeader, s.ID)
 
 	if err := h.subscribe(s); err != nil {
 		return err

@@ -13,12 +13,12 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/apistream/apistream"
 	"github.com/apistream/apistream/internal/hub"
+	"github.com/apistream/apistream/internal/jobstream"
 	"github.com/apistream/apistream/internal/jsonpatch"
 	"github.com/apistream/apistream/internal/poller"
 )
@@ -52,12 +52,7 @@ func (t Target) Validate() error {
 	if t.Interval < apistream.MinInterval || t.Interval > apistream.MaxInterval {
 		return apistream.Invalidf("interval", "interval %s is outside %s to %s", t.Interval, apistream.MinInterval, apistream.MaxInterval)
 	}
-	for k, v := range t.Headers {
-		if k == "" || strings.ContainsAny(k, " :\r\n\x00") || strings.ContainsAny(v, "\r\n\x00") {
-			return apistream.Invalidf("header", "header %q is not a valid 'Name: value'", k)
-		}
-	}
-	return nil
+	return apistream.ValidateHeaders("header", t.Headers)
 }
 
 // key identifies a target: the same URL, headers and interval share a poll.
@@ -209,8 +204,8 @@ func (p *Proxy) fetch(ctx context.Context, t Target, host, etag, lastModified st
 // publish turns one fetch into the stream's events, as a job stream does.
 func (p *Proxy) publish(pl *poll, differ *jsonpatch.Differ, res *poller.Result) {
 	if !res.OK() {
-		data, _ := json.Marshal(map[string]any{"code": res.ErrorCode, "message": res.Error, "status": res.Status, "at": res.StartedAt})
-		_, _ = p.cfg.Hub.Publish(apistream.Message{Topic: pl.topic, Event: "error", Data: data})
+		data, _ := json.Marshal(jobstream.ErrorData{Code: res.ErrorCode, Message: res.Error, Status: res.Status, At: res.StartedAt})
+		_, _ = p.cfg.Hub.Publish(apistream.Message{Topic: pl.topic, Event: jobstream.EventError, Data: data})
 		return
 	}
 	if res.NotModified {
@@ -221,9 +216,9 @@ func (p *Proxy) publish(pl *poll, differ *jsonpatch.Differ, res *poller.Result) 
 	if err != nil || !c.Changed {
 		return
 	}
-	m := apistream.Message{Topic: pl.topic, ID: strconv.FormatInt(res.StartedAt.UnixMicro(), 10), Event: "patch", Data: c.Patch}
+	m := apistream.Message{Topic: pl.topic, ID: strconv.FormatInt(res.StartedAt.UnixMicro(), 10), Event: jobstream.EventPatch, Data: c.Patch}
 	if c.SnapshotSmaller() {
-		m.Event, m.Data = "snapshot", doc
+		m.Event, m.Data = jobstream.EventSnapshot, doc
 	}
 	if _, err := p.cfg.Hub.PublishState(m, doc); err != nil && apistream.ErrorCode(err) != apistream.EUNAVAILABLE {
 		p.cfg.Logger.Error("proxy publish", "topic", pl.topic, "err", err)
