@@ -12,8 +12,11 @@ import (
 // Mode is how a job reads its upstream.
 type Mode string
 
-// ModePoll requests the URL every interval.
-const ModePoll Mode = "poll"
+// Job modes.
+const (
+	ModePoll Mode = "poll" // request the URL every interval
+	ModeSSE  Mode = "sse"  // hold the URL's event stream open, every event a run
+)
 
 // Limits on job definitions.
 const (
@@ -49,6 +52,9 @@ type JobSpec struct {
 	// ChangeWindow is how far back a run's response is also compared: "changed in the last minute"
 	// (by default) as well as "changed since the previous run".
 	ChangeWindow Duration `json:"change_window"`
+	// StallTimeout is how long an sse job's stream may be silent before it is reopened; zero: 3 times
+	// the longest gap seen between events, at least 45s.
+	StallTimeout Duration `json:"stall_timeout,omitempty"`
 }
 
 // DefaultJobSpec returns a spec holding every default; decoding user input onto it fills the rest.
@@ -90,6 +96,13 @@ type Job struct {
 	// ETag and LastModified are the validators of the last response, sent back on the next request.
 	ETag         string `json:"etag,omitempty"`
 	LastModified string `json:"last_modified,omitempty"`
+
+	// An sse job's stream: connected since when (null while not connected), how often it reconnected,
+	// and the last event received, whose id resumes the stream.
+	ConnectedSince *time.Time `json:"connected_since,omitempty"`
+	Reconnects     int64      `json:"reconnects,omitempty"`
+	LastEventAt    *time.Time `json:"last_event_at,omitempty"`
+	LastEventID    string     `json:"last_event_id,omitempty"`
 
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
@@ -135,8 +148,17 @@ func (s *JobSpec) Validate() error {
 	if d := time.Duration(s.Timeout); d < MinTimeout || d > MaxTimeout {
 		return Invalidf("timeout", "timeout %s is outside %s to %s", d, MinTimeout, MaxTimeout)
 	}
-	if s.Mode != ModePoll {
-		return Invalidf("mode", "mode %q is not supported; use \"poll\"", s.Mode)
+	switch s.Mode {
+	case ModePoll:
+	case ModeSSE:
+		if s.Method != "GET" {
+			return Invalidf("method", "an sse job reads its stream with GET, not %s", s.Method)
+		}
+	default:
+		return Invalidf("mode", "mode %q is not poll or sse", s.Mode)
+	}
+	if d := time.Duration(s.StallTimeout); d != 0 && (d < time.Second || d > MaxInterval) {
+		return Invalidf("stall_timeout", "stall_timeout %s is outside 1s to 24h", d)
 	}
 	if s.MaxFailures < 1 || s.MaxFailures > 1000 {
 		return Invalidf("max_failures", "max_failures %d is outside 1 to 1000", s.MaxFailures)

@@ -13,6 +13,8 @@ const (
 	RunErrBadResponse     = "bad_response" // the response broke the protocol (e.g. a broken chunked body)
 	RunErrCanceled        = "canceled"     // the run was abandoned (job stopped, server shutting down)
 	RunErrInvalid         = "invalid"      // the request could not be built from the job
+	RunErrStalled         = "stalled"      // an sse job's stream was silent past its stall timeout
+	RunErrBadPatch        = "bad_patch"    // an sse job's upstream sent a patch that does not apply to its document
 )
 
 // Run is one execution of a job: the request sent, the response received, and what went wrong.
@@ -30,6 +32,17 @@ type Run struct {
 	Changed bool `json:"changed"`
 	// Stream is what the run meant for the job's stream; nil until the stream has measured it.
 	Stream *RunStream `json:"stream,omitempty"`
+	// ReceivedAt and Event describe the event an sse job's run stands for.
+	ReceivedAt *time.Time `json:"received_at,omitempty"`
+	Event      *RunEvent  `json:"event,omitempty"`
+}
+
+// RunEvent is the upstream event an sse job's run stands for; its data is the run's body.
+type RunEvent struct {
+	Type      string `json:"type"`
+	ID        string `json:"id"`
+	SizeBytes int64  `json:"size_bytes"` // the event's data
+	GapMS     int64  `json:"gap_ms"`     // since the previous event on the stream
 }
 
 // RunStream is what a run meant for the job's stream, measured once the run was recorded.

@@ -63,6 +63,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newPublishCmd(cf),
 		newTokensCmd(cf),
 		newReportCmd(cf),
+		newTailCmd(cf),
 	)
 	return root
 }

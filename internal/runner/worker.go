@@ -27,6 +27,10 @@ func (w *worker) run(ctx context.Context) {
 		w.logErr(ctx, "load job", err)
 		return
 	}
+	if j.Mode == apistream.ModeSSE {
+		w.runStream(ctx, j)
+		return
+	}
 	next := w.firstRun(j)
 	if j, err = w.pickUp(ctx, j, next); err != nil {
 		w.logErr(ctx, "pick up job", err)

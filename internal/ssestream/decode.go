@@ -14,6 +14,8 @@ type Event struct {
 	Type string // "message" when the stream named none
 	ID   string // the last event id as of this event (ids persist across events, as in browsers)
 	Data string // data lines joined with "\n"
+	// Retry is the reconnection delay the stream had asked for when the event came; zero for none.
+	Retry time.Duration
 }
 
 // Decoder reads events from a stream exactly as the WHATWG HTML standard's "event stream
@@ -63,7 +65,7 @@ func (d *Decoder) Next() (Event, error) {
 				d.typ = ""
 				continue
 			}
-			ev := Event{Type: d.typ, ID: d.lastID, Data: d.data.String()}
+			ev := Event{Type: d.typ, ID: d.lastID, Data: d.data.String(), Retry: d.Retry}
 			if ev.Type == "" {
 				ev.Type = "message"
 			}

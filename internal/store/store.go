@@ -30,6 +30,9 @@ type Store interface {
 	// job is already in that state nothing is written and the job is returned; when the state machine
 	// refuses the move the error is ECONFLICT naming the current state.
 	TransitionJob(ctx context.Context, id int64, to apistream.State, reason string, at time.Time) (*apistream.Job, error)
+	// SetStreamConnection records that an sse job's stream opened at *connectedAt, counting a
+	// reconnect when reconnect is set, or with nil that it is not connected.
+	SetStreamConnection(ctx context.Context, id int64, connectedAt *time.Time, reconnect bool) error
 	// SetNextRun records when a job's next run is due (nil: none).
 	SetNextRun(ctx context.Context, id int64, at *time.Time) error
 
@@ -131,6 +134,8 @@ type RunStatus struct {
 	LastSHA256          string
 	ETag                string
 	LastModified        string
+	// LastEventID is the id an sse job resumes its stream from; saved with runs that carry an event.
+	LastEventID string
 }
 
 // TransitionRequest asks for a state change.

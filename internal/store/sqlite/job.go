@@ -19,6 +19,7 @@ const jobColumns = `id, name, url, method, headers, secret_headers, body,
 	state, state_changed_at, state_reason,
 	last_run_at, next_run_at, last_http_status, last_error, last_error_code, consecutive_failures,
 	runs_total, runs_failed, bytes_received_total, last_sha256, etag, last_modified,
+	stall_timeout_ns, connected_at, reconnects, last_event_at, last_event_id,
 	created_at, updated_at`
 
 // registeredReason is the reason of the transition CreateJob records.
@@ -37,13 +38,13 @@ func (db *DB) CreateJob(ctx context.Context, spec apistream.JobSpec, now time.Ti
 		var id int64
 		err := tx.QueryRowContext(ctx, `
 			INSERT INTO jobs (name, url, method, headers, secret_headers, body,
-				interval_ns, timeout_ns, mode, max_failures, retry, backoff_max_ns, change_window_ns,
+				interval_ns, timeout_ns, mode, max_failures, retry, backoff_max_ns, change_window_ns, stall_timeout_ns,
 				state, state_changed_at, state_reason, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			RETURNING id`,
 			spec.Name, spec.URL, spec.Method, headers, secrets, spec.Body,
 			int64(spec.Interval), int64(spec.Timeout), string(spec.Mode), spec.MaxFailures, spec.Retry, int64(spec.BackoffMax),
-			int64(changeWindow(spec)), string(apistream.StatePending), encodeTime(now), registeredReason, encodeTime(now), encodeTime(now),
+			int64(changeWindow(spec)), int64(spec.StallTimeout), string(apistream.StatePending), encodeTime(now), registeredReason, encodeTime(now), encodeTime(now),
 		).Scan(&id)
 		if isUniqueViolation(err) {
 			return duplicateName(spec.Name)
@@ -129,11 +130,11 @@ func (db *DB) UpdateJobSpec(ctx context.Context, id int64, spec apistream.JobSpe
 		res, err := tx.ExecContext(ctx, `
 			UPDATE jobs SET name = ?, url = ?, method = ?, headers = ?, secret_headers = ?, body = ?,
 				interval_ns = ?, timeout_ns = ?, mode = ?, max_failures = ?, retry = ?, backoff_max_ns = ?,
-				change_window_ns = ?, updated_at = ?
+				change_window_ns = ?, stall_timeout_ns = ?, updated_at = ?
 			WHERE id = ?`,
 			spec.Name, spec.URL, spec.Method, headers, secrets, spec.Body,
 			int64(spec.Interval), int64(spec.Timeout), string(spec.Mode), spec.MaxFailures, spec.Retry, int64(spec.BackoffMax),
-			int64(changeWindow(spec)), encodeTime(now), id,
+			int64(changeWindow(spec)), int64(spec.StallTimeout), encodeTime(now), id,
 		)
 		if isUniqueViolation(err) {
 			return duplicateName(spec.Name)
@@ -222,6 +223,8 @@ func scanJob(s scanner) (*apistream.Job, error) {
 		interval, timeout, backoff, window  int64
 		stateChangedAt, createdAt, updateAt int64
 		lastRunAt, nextRunAt                sql.NullInt64
+		stall                               int64
+		connectedAt, lastEventAt            sql.NullInt64
 	)
 	if err := s.Scan(
 		&j.ID, &j.Name, &j.URL, &j.Method, &headers, &secrets, &j.Body,
@@ -229,6 +232,7 @@ func scanJob(s scanner) (*apistream.Job, error) {
 		&state, &stateChangedAt, &j.StateReason,
 		&lastRunAt, &nextRunAt, &j.LastHTTPStatus, &j.LastError, &j.LastErrorCode, &j.ConsecutiveFailures,
 		&j.RunsTotal, &j.RunsFailed, &j.BytesReceivedTotal, &j.LastSHA256, &j.ETag, &j.LastModified,
+		&stall, &connectedAt, &j.Reconnects, &lastEventAt, &j.LastEventID,
 		&createdAt, &updateAt,
 	); err != nil {
 		return nil, err
@@ -243,6 +247,9 @@ func scanJob(s scanner) (*apistream.Job, error) {
 	j.Timeout = apistream.Duration(timeout)
 	j.BackoffMax = apistream.Duration(backoff)
 	j.ChangeWindow = apistream.Duration(window)
+	j.StallTimeout = apistream.Duration(stall)
+	j.ConnectedSince = decodeNullTime(connectedAt)
+	j.LastEventAt = decodeNullTime(lastEventAt)
 	j.Mode = apistream.Mode(mode)
 	j.State = apistream.State(state)
 	j.StateChangedAt = decodeTime(stateChangedAt)
@@ -281,4 +288,20 @@ func duplicateName(name string) error {
 		Message: fmt.Sprintf("a job named %q already exists", name),
 		Field:   "name",
 	}
+}
+
+// SetStreamConnection records that an sse job's stream opened at *connectedAt (counting a reconnect
+// when reconnect is set) or, with nil, that it is not connected.
+func (db *DB) SetStreamConnection(ctx context.Context, id int64, connectedAt *time.Time, reconnect bool) error {
+	return db.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE jobs SET connected_at = ?, reconnects = reconnects + ? WHERE id = ?`,
+			encodeNullTime(connectedAt), reconnect, id)
+		if err != nil {
+			return fmt.Errorf("update stream connection: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return jobNotFound(id)
+		}
+		return nil
+	})
 }

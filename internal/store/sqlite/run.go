@@ -14,7 +14,7 @@ import (
 )
 
 const runColumns = `id, job_id, scheduled_at, started_at, duration_ms, request, response, error, error_code, changed,
-	measured, doc_bytes, patch_bytes, stream_bytes, changed_window, ops, paths`
+	measured, doc_bytes, patch_bytes, stream_bytes, changed_window, ops, paths, received_at, event`
 
 // RecordRun saves a run, its body, the job's status and counters and, when the state machine allows
 // it from the job's state at that moment, the requested transition, all in one write transaction. A
@@ -48,6 +48,14 @@ func (db *DB) RecordRun(ctx context.Context, rec store.RunRecord) (*apistream.Jo
 	if run.ErrorCode != "" {
 		failed = 1
 	}
+	var event sql.NullString
+	if run.Event != nil {
+		b, err := json.Marshal(run.Event)
+		if err != nil {
+			return nil, fmt.Errorf("encode event: %w", err)
+		}
+		event = sql.NullString{String: string(b), Valid: true}
+	}
 
 	var job *apistream.Job
 	var id int64
@@ -67,11 +75,11 @@ func (db *DB) RecordRun(ctx context.Context, rec store.RunRecord) (*apistream.Jo
 		}
 		if err := tx.QueryRowContext(ctx, `
 			INSERT INTO runs (job_id, scheduled_at, started_at, duration_ms, request, response, body_sha256,
-				error, error_code, changed, wire_bytes)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				error, error_code, changed, wire_bytes, received_at, event)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			RETURNING id`,
 			run.JobID, encodeTime(run.ScheduledAt), encodeTime(run.StartedAt), run.DurationMS, string(request),
-			response, bodySHA, run.Error, run.ErrorCode, run.Changed, wire,
+			response, bodySHA, run.Error, run.ErrorCode, run.Changed, wire, encodeNullTime(run.ReceivedAt), event,
 		).Scan(&id); err != nil {
 			return fmt.Errorf("insert run: %w", err)
 		}
@@ -80,11 +88,14 @@ func (db *DB) RecordRun(ctx context.Context, rec store.RunRecord) (*apistream.Jo
 		if _, err := tx.ExecContext(ctx, `
 			UPDATE jobs SET last_run_at = ?, next_run_at = ?, last_http_status = ?, last_error = ?,
 				last_error_code = ?, consecutive_failures = ?, last_sha256 = ?, etag = ?, last_modified = ?,
+				last_event_id = CASE WHEN ? THEN ? ELSE last_event_id END,
+				last_event_at = COALESCE(?, last_event_at),
 				runs_total = runs_total + 1, runs_failed = runs_failed + ?,
 				bytes_received_total = bytes_received_total + ?
 			WHERE id = ?`,
 			encodeTime(st.LastRunAt), encodeNullTime(st.NextRunAt), st.LastHTTPStatus, st.LastError,
 			st.LastErrorCode, st.ConsecutiveFailures, st.LastSHA256, st.ETag, st.LastModified,
+			run.Event != nil, st.LastEventID, encodeNullTime(run.ReceivedAt),
 			failed, size, run.JobID,
 		); err != nil {
 			return fmt.Errorf("update job status: %w", err)
@@ -165,11 +176,21 @@ func scanRun(s scanner) (*apistream.Run, error) {
 		response               sql.NullString
 		measured               bool
 		st                     apistream.RunStream
+		receivedAt             sql.NullInt64
+		event                  sql.NullString
 	)
 	if err := s.Scan(&r.ID, &r.JobID, &scheduledAt, &startedAt, &r.DurationMS, &request, &response,
 		&r.Error, &r.ErrorCode, &r.Changed,
-		&measured, &st.DocBytes, &st.PatchBytes, &st.StreamBytes, &st.ChangedWindow, &st.Ops, &paths); err != nil {
+		&measured, &st.DocBytes, &st.PatchBytes, &st.StreamBytes, &st.ChangedWindow, &st.Ops, &paths,
+		&receivedAt, &event); err != nil {
 		return nil, err
+	}
+	r.ReceivedAt = decodeNullTime(receivedAt)
+	if event.Valid {
+		r.Event = &apistream.RunEvent{}
+		if err := json.Unmarshal([]byte(event.String), r.Event); err != nil {
+			return nil, fmt.Errorf("decode event: %w", err)
+		}
 	}
 	if measured {
 		if err := json.Unmarshal([]byte(paths), &st.Paths); err != nil {

@@ -110,3 +110,55 @@ func testMeasure(t *testing.T, open func(t *testing.T) store.Store) {
 		checkCode(t, err, apistream.ENOTFOUND)
 	})
 }
+
+func testStream(t *testing.T, open func(t *testing.T) store.Store) {
+	ctx := context.Background()
+	s := open(t)
+	spec := Spec("feed")
+	spec.Mode, spec.StallTimeout = apistream.ModeSSE, apistream.Duration(90*time.Second)
+	job, err := s.CreateJob(ctx, spec, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.StallTimeout != spec.StallTimeout || job.Mode != apistream.ModeSSE {
+		t.Errorf("spec round trip: mode %q stall %s", job.Mode, job.StallTimeout)
+	}
+	at := t0.Add(time.Second)
+	if err := s.SetStreamConnection(ctx, job.ID, &at, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetStreamConnection(ctx, job.ID, &at, true); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.Job(ctx, job.ID)
+	if got.ConnectedSince == nil || !got.ConnectedSince.Equal(at) || got.Reconnects != 1 {
+		t.Errorf("connected since %v, reconnects %d; want %s and 1", got.ConnectedSince, got.Reconnects, at)
+	}
+
+	rec := NewRecord(job.ID, t0.Add(2*time.Second), []byte(`{"n":1}`))
+	received := t0.Add(2 * time.Second)
+	rec.Run.ReceivedAt = &received
+	rec.Run.Event = &apistream.RunEvent{Type: "update", ID: "e-7", SizeBytes: 7, GapMS: 1500}
+	rec.Status.LastEventID = "e-7"
+	MustRecordRun(t, s, rec)
+	run := mustRuns(t, s, job.ID, store.RunFilter{})[0]
+	if run.Event == nil || *run.Event != *rec.Run.Event || run.ReceivedAt == nil || !run.ReceivedAt.Equal(received) {
+		t.Errorf("event run: event %+v received %v", run.Event, run.ReceivedAt)
+	}
+	got, _ = s.Job(ctx, job.ID)
+	if got.LastEventID != "e-7" || got.LastEventAt == nil || !got.LastEventAt.Equal(received) {
+		t.Errorf("last event %q at %v, want e-7 at %s", got.LastEventID, got.LastEventAt, received)
+	}
+	// A run without an event (a failed connect) keeps the id to resume from.
+	MustRecordRun(t, s, FailedRecord(job.ID, t0.Add(3*time.Second), 1))
+	if got, _ = s.Job(ctx, job.ID); got.LastEventID != "e-7" {
+		t.Errorf("after a failed connect, last event id %q, want e-7 kept", got.LastEventID)
+	}
+	if err := s.SetStreamConnection(ctx, job.ID, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ = s.Job(ctx, job.ID); got.ConnectedSince != nil {
+		t.Errorf("after disconnect: connected since %v, want null", got.ConnectedSince)
+	}
+	checkCode(t, s.SetStreamConnection(ctx, 9999, nil, false), apistream.ENOTFOUND)
+}

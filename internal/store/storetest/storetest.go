@@ -22,6 +22,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Run", func(t *testing.T) { testRun(t, open) })
 	t.Run("Prune", func(t *testing.T) { testPrune(t, open) })
 	t.Run("Measure", func(t *testing.T) { testMeasure(t, open) })
+	t.Run("Stream", func(t *testing.T) { testStream(t, open) })
 }
 
 // t0 has nanoseconds so that time round-trips are checked to the nanosecond.
