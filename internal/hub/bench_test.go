@@ -3,51 +3,37 @@ package hub_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/apistream/apistream"
 	"github.com/apistream/apistream/internal/hub"
+	"github.com/apistream/apistream/internal/memnet"
 )
 
-// discardWriter is a stream's ResponseWriter that keeps nothing: it measures the hub, not a network.
-type discardWriter struct {
-	header http.Header
-	n      atomic.Int64
-}
-
-func (w *discardWriter) Header() http.Header         { return w.header }
-func (w *discardWriter) Write(p []byte) (int, error) { w.n.Add(int64(len(p))); return len(p), nil }
-func (w *discardWriter) WriteHeader(int)             {}
-func (w *discardWriter) Flush()                      {}
-
-// SetWriteDeadline is there as on a real connection (http.ResponseController uses it).
-func (w *discardWriter) SetWriteDeadline(time.Time) error { return nil }
-
-// openStreams starts n subscribers of topic that write to discardWriters; the returned func ends
+// openStreams starts n subscribers of topic that write to memnet.DiscardWriters; the returned func ends
 // them and waits.
 func openStreams(tb testing.TB, h *hub.Hub, topic string, n int) func() {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for range n {
+	writers := make([]*memnet.DiscardWriter, n)
+	for i := range writers {
+		writers[i] = memnet.NewDiscardWriter()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			r := httptest.NewRequestWithContext(ctx, "GET", "/v1/subscribe/"+topic, nil)
-			_ = h.ServeStream(&discardWriter{header: http.Header{}}, r, hub.StreamRequest{Topics: []string{topic}})
+			_ = h.ServeStream(writers[i], r, hub.StreamRequest{Topics: []string{topic}})
 		}()
 	}
-	for {
-		if _, counts := h.Connections(); counts[topic] == n {
-			break
+	// A stream writes its greeting once it is subscribed: from then on it gets every event.
+	for _, w := range writers {
+		for w.Written() == 0 {
+			runtime.Gosched()
 		}
-		runtime.Gosched()
 	}
 	return func() { cancel(); wg.Wait() }
 }

@@ -147,19 +147,27 @@ func (h *Hub) Publish(m apistream.Message) (string, error) {
 	if err := m.Validate(); err != nil {
 		return "", err
 	}
+	t, err := h.lockTopic(m.Topic)
+	if err != nil {
+		return "", err
+	}
+	defer t.mu.Unlock()
+	return h.publishLocked(t, m)
+}
+
+// lockTopic returns the named topic, created if need be, with its lock held: a topic removed while
+// the caller waited for its lock is looked up again.
+func (h *Hub) lockTopic(name string) (*topic, error) {
 	for {
-		t := h.topic(m.Topic, true)
+		t := h.topic(name, true)
 		if t == nil {
-			return "", apistream.Errorf(apistream.EUNAVAILABLE, "the hub is shutting down")
+			return nil, apistream.Errorf(apistream.EUNAVAILABLE, "the hub is shutting down")
 		}
 		t.mu.Lock()
-		if t.dead {
-			t.mu.Unlock()
-			continue
+		if !t.dead {
+			return t, nil
 		}
-		id, err := h.publishLocked(t, m)
 		t.mu.Unlock()
-		return id, err
 	}
 }
 
@@ -203,22 +211,15 @@ func (h *Hub) PublishState(m apistream.Message, state []byte) (string, error) {
 	if err := m.Validate(); err != nil {
 		return "", err
 	}
-	for {
-		t := h.topic(m.Topic, true)
-		if t == nil {
-			return "", apistream.Errorf(apistream.EUNAVAILABLE, "the hub is shutting down")
-		}
-		t.mu.Lock()
-		if t.dead {
-			t.mu.Unlock()
-			continue
-		}
-		h.stats.Published.Add(1)
-		id := h.emitLocked(t, m.Event, m.ID, m.Data)
-		t.state = &topicState{seq: t.lastSeq, id: id, data: state}
-		t.mu.Unlock()
-		return id, nil
+	t, err := h.lockTopic(m.Topic)
+	if err != nil {
+		return "", err
 	}
+	defer t.mu.Unlock()
+	h.stats.Published.Add(1)
+	id := h.emitLocked(t, m.Event, m.ID, m.Data)
+	t.state = &topicState{seq: t.lastSeq, id: id, data: state}
+	return id, nil
 }
 
 // InitState gives a topic its document without publishing anything, unless it already has one: how a
@@ -227,22 +228,15 @@ func (h *Hub) InitState(topic, id string, state []byte) error {
 	if err := apistream.ValidateTopic(topic); err != nil {
 		return err
 	}
-	for {
-		t := h.topic(topic, true)
-		if t == nil {
-			return apistream.Errorf(apistream.EUNAVAILABLE, "the hub is shutting down")
-		}
-		t.mu.Lock()
-		if t.dead {
-			t.mu.Unlock()
-			continue
-		}
-		if t.state == nil {
-			t.state = &topicState{seq: t.lastSeq, id: id, data: state}
-		}
-		t.mu.Unlock()
-		return nil
+	t, err := h.lockTopic(topic)
+	if err != nil {
+		return err
 	}
+	defer t.mu.Unlock()
+	if t.state == nil {
+		t.state = &topicState{seq: t.lastSeq, id: id, data: state}
+	}
+	return nil
 }
 
 // HasState reports whether topic has a document.
@@ -316,19 +310,13 @@ func (h *Hub) subscribe(s *Subscriber) error {
 	h.stats.Connects.Add(1)
 
 	if len(s.Topics) == 1 && !apistream.IsPattern(s.Topics[0]) {
-		for {
-			t := h.topic(s.Topics[0], true)
-			if t == nil { // closed meanwhile: the stream ends at once
-				return nil
-			}
-			t.mu.Lock()
-			if !t.dead {
-				t.subs[s] = struct{}{}
-				t.mu.Unlock()
-				return nil
-			}
-			t.mu.Unlock()
+		t, err := h.lockTopic(s.Topics[0])
+		if err != nil { // closed meanwhile: the stream ends at once
+			return nil
 		}
+		t.subs[s] = struct{}{}
+		t.mu.Unlock()
+		return nil
 	}
 	key := strings.Join(s.Topics, "\x00")
 	h.gmu.Lock()

@@ -3,34 +3,20 @@ package jobstream_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/apistream/apistream"
 	"github.com/apistream/apistream/internal/hub"
 	"github.com/apistream/apistream/internal/jobstream"
+	"github.com/apistream/apistream/internal/memnet"
 	"github.com/apistream/apistream/internal/store/sqlite"
 	"github.com/apistream/apistream/internal/store/storetest"
 )
-
-// discardWriter is a subscriber's connection that keeps nothing: the benchmark measures apistream,
-// not a network.
-type discardWriter struct {
-	header http.Header
-	n      atomic.Int64
-}
-
-func (w *discardWriter) Header() http.Header              { return w.header }
-func (w *discardWriter) Write(p []byte) (int, error)      { w.n.Add(int64(len(p))); return len(p), nil }
-func (w *discardWriter) WriteHeader(int)                  {}
-func (w *discardWriter) Flush()                           {}
-func (w *discardWriter) SetWriteDeadline(time.Time) error { return nil }
 
 // document is a ~100 KB JSON document whose version-th revision changes a few prices.
 func document(version int) []byte {
@@ -75,9 +61,9 @@ func BenchmarkStreamer_ChangedRun(b *testing.B) {
 	const subs = 1000
 	sctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	writers := make([]*discardWriter, subs)
+	writers := make([]*memnet.DiscardWriter, subs)
 	for i := range writers {
-		writers[i] = &discardWriter{header: http.Header{}}
+		writers[i] = memnet.NewDiscardWriter()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -88,7 +74,7 @@ func BenchmarkStreamer_ChangedRun(b *testing.B) {
 	defer func() { cancel(); wg.Wait() }()
 	// Every subscriber has its snapshot: the runs measured are all delivered live.
 	for _, w := range writers {
-		for w.n.Load() < int64(len(document(0))) {
+		for w.Written() < int64(len(document(0))) {
 			runtime.Gosched()
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Listener accepts the connections that Dial makes.
@@ -56,3 +58,32 @@ func (l *Listener) Dial(ctx context.Context, network, addr string) (net.Conn, er
 func (l *Listener) Client() *http.Client {
 	return &http.Client{Transport: &http.Transport{DialContext: l.Dial, MaxIdleConnsPerHost: 64}}
 }
+
+// DiscardWriter is an http.ResponseWriter that keeps nothing and counts what was written: a stream's
+// connection for benchmarks that measure the server, not a network. It supports Flush and write
+// deadlines as a real connection does.
+type DiscardWriter struct {
+	header http.Header
+	n      atomic.Int64
+}
+
+// NewDiscardWriter returns an empty DiscardWriter.
+func NewDiscardWriter() *DiscardWriter { return &DiscardWriter{header: http.Header{}} }
+
+// Header returns the response headers.
+func (w *DiscardWriter) Header() http.Header { return w.header }
+
+// Write counts p.
+func (w *DiscardWriter) Write(p []byte) (int, error) { w.n.Add(int64(len(p))); return len(p), nil }
+
+// WriteHeader does nothing.
+func (w *DiscardWriter) WriteHeader(int) {}
+
+// Flush does nothing.
+func (w *DiscardWriter) Flush() {}
+
+// SetWriteDeadline does nothing; it is there because http.ResponseController uses it.
+func (w *DiscardWriter) SetWriteDeadline(time.Time) error { return nil }
+
+// Written returns the bytes written so far.
+func (w *DiscardWriter) Written() int64 { return w.n.Load() }
