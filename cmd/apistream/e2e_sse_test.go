@@ -196,7 +196,14 @@ func TestSSEJob_FollowsJobStream(t *testing.T) {
 	call(t, "POST", s.URL+"/v1/jobs", "", map[string]any{"name": "copy", "url": s.URL + "/v1/jobs/src/stream", "mode": "sse"}, nil)
 	call(t, "POST", s.URL+"/v1/jobs/copy/start", "", nil, nil)
 	call(t, "POST", s.URL+"/v1/jobs/src/start", "", nil, nil)
-	waitFor(t, "6 runs of the poll job", func() bool { return s.job(t, "src").RunsTotal >= 6 })
+	waitFor(t, "4 runs of the poll job", func() bool { return s.job(t, "src").RunsTotal >= 4 })
+	// The sse job stops and starts again while the poll job goes on: it resumes from its last event
+	// id with the patches it missed, applied to the document it had.
+	call(t, "POST", s.URL+"/v1/jobs/copy/stop", "", nil, nil)
+	runs := s.job(t, "src").RunsTotal
+	waitFor(t, "2 more runs of the poll job", func() bool { return s.job(t, "src").RunsTotal >= runs+2 })
+	call(t, "POST", s.URL+"/v1/jobs/copy/start", "", nil, nil)
+	waitFor(t, "8 runs of the poll job", func() bool { return s.job(t, "src").RunsTotal >= 8 })
 	call(t, "POST", s.URL+"/v1/jobs/src/stop", "", nil, nil)
 
 	// Every document the poll job had is one the sse job had, in the same order.
@@ -230,7 +237,20 @@ func TestSSEJob_FollowsJobStream(t *testing.T) {
 	if got := docs("copy"); !reflect.DeepEqual(got, want) {
 		t.Errorf("the sse job's documents differ from the poll job's:\n got %d documents\nwant %d", len(got), len(want))
 	}
-	if j := s.job(t, "copy"); j.ConnectedSince == nil || j.LastEventAt == nil {
-		t.Errorf("sse job status: connected since %v, last event at %v", j.ConnectedSince, j.LastEventAt)
+	if j := s.job(t, "copy"); j.ConnectedSince == nil || j.LastEventAt == nil || j.Reconnects != 0 {
+		t.Errorf("sse job status: connected since %v, last event at %v, %d reconnects", j.ConnectedSince, j.LastEventAt, j.Reconnects)
+	}
+	var types []string
+	snapshots := 0
+	for _, r := range s.runs(t, "copy") {
+		if r.Event != nil {
+			types = append(types, r.Event.Type+"/"+r.Event.ID)
+			if r.Event.Type == "snapshot" {
+				snapshots++
+			}
+		}
+	}
+	if snapshots != 1 {
+		t.Errorf("%d snapshots (events, newest first: %v), want 1: the resume replays the patches it missed", snapshots, types)
 	}
 }

@@ -79,6 +79,9 @@ func New(cfg Config) *Poller {
 	return p
 }
 
+// MaxBodyBytes returns the cap on a response body, which also caps one event of a stream.
+func (p *Poller) MaxBodyBytes() int64 { return p.cfg.MaxBodyBytes }
+
 // Close closes idle connections. Fetches in flight are not interrupted.
 func (p *Poller) Close() { p.transport.CloseIdleConnections() }
 

@@ -46,13 +46,15 @@ func (w *worker) runStream(ctx context.Context, j *apistream.Job) {
 		return
 	}
 	s := &streamJob{w: w, job: j, lastSHA: j.LastSHA256}
+	s.restore(ctx)
 	c := &ssestream.Client{
 		Open: func(ctx context.Context, lastEventID string) (*http.Response, error) {
 			return r.cfg.Poller.Open(ctx, poller.Request{URL: j.URL, Header: j.Headers, Timeout: time.Duration(j.Timeout),
 				SecretHeaders: j.SecretHeaders}, lastEventID)
 		},
-		StallTimeout: time.Duration(j.StallTimeout),
-		OnConnect:    func(resp *http.Response) { s.connected(ctx, resp) },
+		StallTimeout:  time.Duration(j.StallTimeout),
+		MaxEventBytes: r.cfg.Poller.MaxBodyBytes(),
+		OnConnect:     func(resp *http.Response) { s.connected(ctx, resp) },
 		OnEvent: func(ev ssestream.Event, at time.Time, gap time.Duration) bool {
 			return s.event(ctx, ev, at, gap)
 		},
@@ -68,6 +70,30 @@ func (w *worker) runStream(ctx context.Context, j *apistream.Job) {
 		if _, err := r.transition(done, apistream.StateRunning, w.id, apistream.StateStopped, "the upstream answered 204 No Content: stop"); err != nil {
 			w.logErr(done, "stop job", err)
 		}
+	}
+}
+
+// restore picks up the document a job resuming its stream had: when its last event was part of a
+// snapshot + patch stream, the patches after Last-Event-ID apply to the document stored with it.
+func (s *streamJob) restore(ctx context.Context) {
+	if s.job.LastEventID == "" || s.job.LastSHA256 == "" {
+		return
+	}
+	runs, err := s.w.r.cfg.Store.Runs(ctx, s.w.id, store.RunFilter{Limit: 20})
+	if err != nil {
+		return
+	}
+	for _, run := range runs {
+		if run.Event == nil || run.ErrorCode != "" {
+			continue
+		}
+		if t := run.Event.Type; t != "snapshot" && t != "data" && t != "patch" {
+			return
+		}
+		if doc, err := s.w.r.cfg.Store.Body(ctx, s.job.LastSHA256); err == nil {
+			s.docMode, s.doc = true, doc
+		}
+		return
 	}
 }
 
@@ -91,7 +117,8 @@ func (s *streamJob) event(ctx context.Context, ev ssestream.Event, at time.Time,
 	case ev.Type == "patch" && s.docMode:
 		doc, err := jsonpatch.Apply(s.doc, body)
 		if err != nil {
-			s.record(ctx, s.runFor(at), nil, apistream.RunErrBadPatch, "patch "+ev.ID+" does not apply to the document: "+apistream.ErrorMessage(err)+"; reopening for a snapshot")
+			s.failures++
+			s.record(ctx, s.runFor(at, false), nil, apistream.RunErrBadPatch, "patch "+ev.ID+" does not apply to the document: "+apistream.ErrorMessage(err)+"; reopening for a snapshot")
 			s.docMode, s.doc = false, nil
 			return true
 		}
@@ -102,7 +129,7 @@ func (s *streamJob) event(ctx context.Context, ev ssestream.Event, at time.Time,
 	}
 	sum := sha256.Sum256(body)
 	sha := hex.EncodeToString(sum[:])
-	run := s.runFor(at)
+	run := s.runFor(at, true)
 	run.Event = &apistream.RunEvent{Type: ev.Type, ID: ev.ID, SizeBytes: int64(len(ev.Data)), GapMS: gap.Milliseconds()}
 	ct := "text/plain; charset=utf-8"
 	if json.Valid(body) {
@@ -125,10 +152,12 @@ func (s *streamJob) failed(ctx context.Context, err error, status int) {
 		code = open.Code
 	case errors.Is(err, ssestream.ErrStalled):
 		code = apistream.RunErrStalled
+	case errors.Is(err, ssestream.ErrTooLarge):
+		code = apistream.RunErrTooLarge
 	case status != 0 && status != http.StatusOK:
 		code = apistream.RunErrHTTPStatus
 	}
-	run := s.runFor(s.w.r.cfg.Now())
+	run := s.runFor(s.w.r.cfg.Now(), false)
 	if status != 0 {
 		run.Response = &apistream.RunResponse{Status: status, Headers: s.header}
 	}
@@ -140,10 +169,14 @@ func (s *streamJob) failed(ctx context.Context, err error, status int) {
 	}
 }
 
-// runFor starts a run of the stream received at at.
-func (s *streamJob) runFor(at time.Time) *apistream.Run {
-	return &apistream.Run{JobID: s.w.id, ScheduledAt: at, StartedAt: at, ReceivedAt: &at,
+// runFor starts a run of the stream at at; received marks the run of an event received then.
+func (s *streamJob) runFor(at time.Time, received bool) *apistream.Run {
+	run := &apistream.Run{JobID: s.w.id, ScheduledAt: at, StartedAt: at,
 		Request: apistream.RunRequest{Method: http.MethodGet, URL: s.job.URL, Headers: apistream.RedactHeaders(s.job.Headers, s.job.SecretHeaders)}}
+	if received {
+		run.ReceivedAt = &at
+	}
+	return run
 }
 
 // record saves a run (failed when code is set) and tells the job's consumers.

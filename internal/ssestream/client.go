@@ -32,6 +32,9 @@ type Client struct {
 	// between events, at least MinStall.
 	StallTimeout time.Duration
 	MinStall     time.Duration // default 45s
+	// MaxEventBytes caps one line and one event's data (default DefaultMaxEventBytes): a bigger one
+	// fails the attempt, which reconnects.
+	MaxEventBytes int64
 
 	// OnConnect is told of each stream opened, with its response (200 and text/event-stream).
 	OnConnect func(resp *http.Response)
@@ -169,6 +172,7 @@ func (c *Client) attempt(ctx context.Context, lastEventID *string, retry, longes
 	}()
 
 	dec := NewDecoder(&activityReader{r: resp.Body, last: &lastRead})
+	dec.MaxBytes = cmp.Or(c.MaxEventBytes, DefaultMaxEventBytes)
 	var prev time.Time
 	for {
 		ev, err := dec.Next()

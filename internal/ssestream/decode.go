@@ -3,6 +3,7 @@ package ssestream
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"strconv"
 	"strings"
@@ -41,11 +42,20 @@ type Decoder struct {
 	Comments int
 	// LastRead is when a line was last read, comments included.
 	LastRead time.Time
+	// MaxBytes caps one line and one event's data (default DefaultMaxEventBytes): past it Next
+	// returns ErrTooLarge, so a stream without line ends cannot fill the memory.
+	MaxBytes int64
 }
+
+// DefaultMaxEventBytes is the default cap of one line or one event's data.
+const DefaultMaxEventBytes = 10 << 20
+
+// ErrTooLarge is the error of a line or an event bigger than the Decoder's MaxBytes.
+var ErrTooLarge = errors.New("event larger than the cap")
 
 // NewDecoder returns a Decoder reading r.
 func NewDecoder(r io.Reader) *Decoder {
-	return &Decoder{r: bufio.NewReaderSize(r, 16<<10)}
+	return &Decoder{r: bufio.NewReaderSize(r, 16<<10), MaxBytes: DefaultMaxEventBytes}
 }
 
 // LastEventID returns the id to resume after: the last id the stream set.
@@ -74,6 +84,9 @@ func (d *Decoder) Next() (Event, error) {
 			return ev, nil
 		}
 		d.field(line)
+		if int64(d.data.Len()) > d.MaxBytes {
+			return Event{}, ErrTooLarge
+		}
 	}
 }
 
@@ -136,6 +149,9 @@ func (d *Decoder) readLine() ([]byte, error) {
 		}
 		i := bytes.IndexAny(chunk, "\r\n")
 		if i < 0 {
+			if int64(len(d.line)+len(chunk)) > d.MaxBytes {
+				return nil, ErrTooLarge
+			}
 			d.line = append(d.line, chunk...)
 			_, _ = d.r.Discard(len(chunk))
 			continue

@@ -99,3 +99,17 @@ func TestEncodeDecode(t *testing.T) {
 		t.Fatalf("got %+v, want one patch event with id 9 and data %q", got, want)
 	}
 }
+
+func TestDecoder_MaxBytes(t *testing.T) {
+	for name, in := range map[string]string{
+		"long line":   "data: " + strings.Repeat("x", 100) + "\n\n",
+		"long event":  strings.Repeat("data: xxxxxxxxxx\n", 20) + "\n",
+		"no line end": strings.Repeat("x", 1000),
+	} {
+		d := ssestream.NewDecoder(strings.NewReader(in))
+		d.MaxBytes = 64
+		if _, err := d.Next(); !errors.Is(err, ssestream.ErrTooLarge) {
+			t.Errorf("%s: %v, want ErrTooLarge", name, err)
+		}
+	}
+}
