@@ -56,6 +56,7 @@ type Config struct {
 	KeepAlive          time.Duration `koanf:"keepalive"`
 	MaxStreamDuration  time.Duration `koanf:"max-stream-duration"`
 	SubscriberQueue    int           `koanf:"subscriber-queue"`
+	FlushInterval      time.Duration `koanf:"flush-interval"`
 	Rollups            []string      `koanf:"rollup"`
 
 	GraphiteAddr     string        `koanf:"graphite-addr"`
@@ -92,6 +93,7 @@ func serveFlags(fs *pflag.FlagSet) {
 	fs.Duration("keepalive", 15*time.Second, "keep-alive comment interval on quiet streams")
 	fs.Duration("max-stream-duration", 0, "close streams after this long (less jitter) so clients reconnect (0: never)")
 	fs.Int("subscriber-queue", 1024, "events queued for one subscriber before it is dropped as too slow")
+	fs.Duration("flush-interval", 0, "space each subscriber's writes at least this far apart: fewer, fuller writes under heavy feeds, at that much latency (0: write at once)")
 	fs.StringSlice("rollup", nil, "throttle topics: PATTERN=RATE:MODE, MODE one of last, merge, sum, batch (repeatable)")
 	fs.String("graphite-addr", "", "push the /metrics figures to this Graphite host:port (plaintext protocol)")
 	fs.String("graphite-prefix", "apistream", "prefix of the metric names pushed to Graphite")
@@ -216,6 +218,8 @@ func (c *Config) Validate() error {
 		return apistream.Invalidf("max-stream-duration", "max-stream-duration cannot be negative")
 	case c.SubscriberQueue < 1:
 		return apistream.Invalidf("subscriber-queue", "subscriber-queue must be at least 1")
+	case c.FlushInterval < 0 || c.FlushInterval > 10*time.Second:
+		return apistream.Invalidf("flush-interval", "flush-interval must be from 0 to 10s")
 	case c.GraphiteInterval < time.Second:
 		return apistream.Invalidf("graphite-interval", "graphite-interval must be at least 1s")
 	}

@@ -92,7 +92,8 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 	}
 	h := hub.New(hub.Config{
 		Node: node, HistorySize: cfg.HistorySize, HistoryAge: cfg.HistoryAge, QueueSize: cfg.SubscriberQueue,
-		KeepAlive: cfg.KeepAlive, MaxDuration: cfg.MaxStreamDuration, Rollups: rollups, Logger: logger,
+		KeepAlive: cfg.KeepAlive, MaxDuration: cfg.MaxStreamDuration, FlushInterval: cfg.FlushInterval,
+		Rollups: rollups, Logger: logger,
 		ObserveLatency: m.ObserveLatency,
 	})
 	defer h.Close()

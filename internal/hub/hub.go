@@ -32,7 +32,10 @@ type Config struct {
 	// (and resumes with Last-Event-ID). Zero keeps streams open.
 	MaxDuration  time.Duration
 	WriteTimeout time.Duration // deadline of one write to a subscriber (default 10s)
-	Rollups      []Rollup      // throttled roll-up per topic pattern; the first matching rule applies
+	// FlushInterval, when set, spaces a subscriber's writes at least this far apart, so that under a
+	// heavy feed each write carries more events (fewer system calls) at the cost of that much latency.
+	FlushInterval time.Duration
+	Rollups       []Rollup // throttled roll-up per topic pattern; the first matching rule applies
 	// ObserveLatency, when set, is told how long each delivered event took from publish to write.
 	ObserveLatency func(time.Duration)
 	Logger         *slog.Logger

@@ -3,6 +3,7 @@ package hub
 import (
 	"encoding/json"
 	"net/http"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -102,7 +103,8 @@ func (h *Hub) ServeStream(w http.ResponseWriter, r *http.Request, req StreamRequ
 		defer t.Stop()
 		end = t.C
 	}
-	batch := make([]*message, 0, 64)
+	batch := make([]*message, 0, 256)
+	var lastWrite time.Time
 	for {
 		select {
 		case <-r.Context().Done():
@@ -120,6 +122,9 @@ func (h *Hub) ServeStream(w http.ResponseWriter, r *http.Request, req StreamRequ
 				return nil
 			}
 		case m := <-s.queue:
+			if !h.coalesce(r, s, lastWrite) {
+				return nil
+			}
 			batch = append(batch[:0], m)
 			for n := min(len(s.queue), cap(batch)-1); n > 0; n-- {
 				batch = append(batch, <-s.queue)
@@ -130,9 +135,34 @@ func (h *Hub) ServeStream(w http.ResponseWriter, r *http.Request, req StreamRequ
 			if !h.write(rc, w, s, nil, batch, true) {
 				return nil
 			}
+			lastWrite = time.Now()
 		}
 		keepAlive.Reset(h.cfg.KeepAlive)
 	}
+}
+
+// coalesce lets more events queue before a write, so that a busy stream takes fewer, fuller writes:
+// it yields once when nothing else is queued (publishes in flight land in this write), and with a
+// FlushInterval it waits until that long after the previous write. It reports false when the stream
+// must end meanwhile.
+func (h *Hub) coalesce(r *http.Request, s *Subscriber, lastWrite time.Time) bool {
+	if len(s.queue) == 0 {
+		runtime.Gosched()
+	}
+	wait := time.Until(lastWrite.Add(h.cfg.FlushInterval))
+	if h.cfg.FlushInterval <= 0 || wait <= 0 {
+		return true
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+	case <-h.ctx.Done():
+	case <-s.kicked:
+	}
+	return false
 }
 
 // write sends prefix and then msgs in one flush, under a write deadline. It reports whether the

@@ -63,8 +63,9 @@ func (l *Listener) Client() *http.Client {
 // connection for benchmarks that measure the server, not a network. It supports Flush and write
 // deadlines as a real connection does.
 type DiscardWriter struct {
-	header http.Header
-	n      atomic.Int64
+	header  http.Header
+	n       atomic.Int64
+	flushes atomic.Int64
 }
 
 // NewDiscardWriter returns an empty DiscardWriter.
@@ -79,8 +80,11 @@ func (w *DiscardWriter) Write(p []byte) (int, error) { w.n.Add(int64(len(p))); r
 // WriteHeader does nothing.
 func (w *DiscardWriter) WriteHeader(int) {}
 
-// Flush does nothing.
-func (w *DiscardWriter) Flush() {}
+// Flush counts the flush: one per write a stream makes.
+func (w *DiscardWriter) Flush() { w.flushes.Add(1) }
+
+// Flushes returns the number of flushes so far.
+func (w *DiscardWriter) Flushes() int64 { return w.flushes.Load() }
 
 // SetWriteDeadline does nothing; it is there because http.ResponseController uses it.
 func (w *DiscardWriter) SetWriteDeadline(time.Time) error { return nil }
