@@ -250,6 +250,10 @@ func TestSSEJob_FollowsJobStream(t *testing.T) {
 			}
 		}
 	}
+	if code, out, stderr := s.cli(t, "jobs", "status", "copy"); code != 0 || !strings.Contains(out, "mode") || !strings.Contains(out, "sse") ||
+		!strings.Contains(out, "last_event_id") || !strings.Contains(out, "reconnects") || strings.Contains(out, "interval") {
+		t.Errorf("jobs status of an sse job: exit %d: %s %s", code, out, stderr)
+	}
 	if snapshots != 1 {
 		t.Errorf("%d snapshots (events, newest first: %v), want 1: the resume replays the patches it missed", snapshots, types)
 	}

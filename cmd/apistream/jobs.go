@@ -158,10 +158,19 @@ func printJobStatus(w io.Writer, j *apistream.Job, now time.Time) error {
 		lastErr = j.LastErrorCode + ": " + lastErr
 	}
 	row("last_error", lastErr)
-	row("consecutive_failures", fmt.Sprintf("%d of %d allowed", j.ConsecutiveFailures, j.MaxFailures))
+	if j.Mode == apistream.ModeSSE {
+		row("consecutive_failures", strconv.Itoa(j.ConsecutiveFailures))
+		row("connected_since", timePtr(j.ConnectedSince))
+		row("reconnects", strconv.FormatInt(j.Reconnects, 10))
+		row("last_event_at", timePtr(j.LastEventAt))
+		row("last_event_id", orDash(j.LastEventID))
+	} else {
+		row("consecutive_failures", fmt.Sprintf("%d of %d allowed", j.ConsecutiveFailures, j.MaxFailures))
+	}
 	row("runs_total", strconv.FormatInt(j.RunsTotal, 10))
 	row("runs_failed", strconv.FormatInt(j.RunsFailed, 10))
 	row("bytes_received_total", fmt.Sprintf("%d (%s)", j.BytesReceivedTotal, byteSize(j.BytesReceivedTotal)))
+	row("mode", string(j.Mode))
 	row("url", j.URL)
 	row("method", j.Method)
 	// The server redacted the secret values already.
@@ -180,8 +189,17 @@ func printJobStatus(w io.Writer, j *apistream.Job, now time.Time) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s: %s\n", name, k, j.Headers[k])
 	}
-	row("interval", shortDuration(time.Duration(j.Interval)))
 	row("timeout", shortDuration(time.Duration(j.Timeout)))
+	if j.Mode == apistream.ModeSSE {
+		stall := "automatic (3x the longest gap, at least 45s)"
+		if j.StallTimeout > 0 {
+			stall = shortDuration(time.Duration(j.StallTimeout))
+		}
+		row("stall_timeout", stall)
+		row("retry", "reconnects until stopped, or until the upstream answers 204")
+		return tw.Flush()
+	}
+	row("interval", shortDuration(time.Duration(j.Interval)))
 	retry := "no"
 	if j.Retry {
 		retry = "yes, backing off up to " + shortDuration(time.Duration(j.BackoffMax))
