@@ -149,18 +149,26 @@ func (s *Streamer) run(ctx context.Context, j *apistream.Job, r *apistream.Run) 
 	if !c.Changed {
 		return st, nil // other bytes, same JSON
 	}
-	m := apistream.Message{Topic: topic, ID: strconv.FormatInt(r.ID, 10), Event: EventPatch, Data: c.Patch}
 	if !c.First {
 		st.PatchBytes, st.Ops, st.Paths = int64(len(c.Patch)), c.Ops, c.Paths
 	}
+	st.StreamBytes, err = PublishChange(s.hub, topic, strconv.FormatInt(r.ID, 10), doc, c)
+	return st, err
+}
+
+// PublishChange publishes a changed document to a stream topic: the patch, or the whole document as
+// a snapshot when that is no bigger (or the first), with doc as the topic's state so a new
+// subscriber starts from it. It returns the size of the event on the wire. Job streams and proxy
+// streams both publish this way.
+func PublishChange(h *hub.Hub, topic, id string, doc []byte, c jsonpatch.Change) (int64, error) {
+	m := apistream.Message{Topic: topic, ID: id, Event: EventPatch, Data: c.Patch}
 	if c.SnapshotSmaller() {
 		m.Event, m.Data = EventSnapshot, doc
 	}
-	if _, err := s.hub.PublishState(m, doc); err != nil {
-		return st, err
+	if _, err := h.PublishState(m, doc); err != nil {
+		return 0, err
 	}
-	st.StreamBytes = int64(ssestream.EventSize(m.ID, m.Event, m.Data))
-	return st, nil
+	return int64(ssestream.EventSize(m.ID, m.Event, m.Data)), nil
 }
 
 // changedWindow reports whether the run's document differs from the one the job held a change

@@ -216,11 +216,8 @@ func (p *Proxy) publish(pl *poll, differ *jsonpatch.Differ, res *poller.Result) 
 	if err != nil || !c.Changed {
 		return
 	}
-	m := apistream.Message{Topic: pl.topic, ID: strconv.FormatInt(res.StartedAt.UnixMicro(), 10), Event: jobstream.EventPatch, Data: c.Patch}
-	if c.SnapshotSmaller() {
-		m.Event, m.Data = jobstream.EventSnapshot, doc
-	}
-	if _, err := p.cfg.Hub.PublishState(m, doc); err != nil && apistream.ErrorCode(err) != apistream.EUNAVAILABLE {
+	id := strconv.FormatInt(res.StartedAt.UnixMicro(), 10)
+	if _, err := jobstream.PublishChange(p.cfg.Hub, pl.topic, id, doc, c); err != nil && apistream.ErrorCode(err) != apistream.EUNAVAILABLE {
 		p.cfg.Logger.Error("proxy publish", "topic", pl.topic, "err", err)
 	}
 }
