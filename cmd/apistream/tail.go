@@ -52,7 +52,7 @@ answers 204 or on Ctrl-C, and non-zero when it cannot go on (a 4xx answer).`,
 			ctx, cancel := context.WithCancelCause(cmd.Context())
 			defer cancel(nil)
 			w := cmd.OutOrStdout()
-			var doc []byte
+			var follow jsonpatch.Follower
 			c := &ssestream.Client{
 				Open: func(ctx context.Context, last string) (*http.Response, error) {
 					req, err := http.NewRequestWithContext(ctx, http.MethodGet, args[0], nil)
@@ -76,26 +76,20 @@ answers 204 or on Ctrl-C, and non-zero when it cannot go on (a 4xx answer).`,
 					fmt.Fprintf(cmd.ErrOrStderr(), "apistream tail: %v; reconnecting\n", err)
 				},
 				OnEvent: func(ev ssestream.Event, at time.Time, _ time.Duration) bool {
-					if applyPatches {
-						switch ev.Type {
-						case "snapshot", "data":
-							doc = []byte(ev.Data)
-						case "patch":
-							next, err := jsonpatch.Apply(doc, []byte(ev.Data))
-							if err != nil {
-								fmt.Fprintf(cmd.ErrOrStderr(), "apistream tail: patch %s does not apply (%s); reopening for a snapshot\n", ev.ID, apistream.ErrorMessage(err))
-								doc = nil
-								return true
-							}
-							doc = next
-						default:
-							printEvent(w, cf.json, ev, at)
-							return false
-						}
-						printDoc(w, cf.json, ev, doc)
+					if !applyPatches {
+						printEvent(w, cf.json, ev, at)
 						return false
 					}
-					printEvent(w, cf.json, ev, at)
+					changed, err := follow.Event(ev.Type, []byte(ev.Data))
+					if err != nil {
+						fmt.Fprintf(cmd.ErrOrStderr(), "apistream tail: patch %s does not apply (%s); reopening for a snapshot\n", ev.ID, apistream.ErrorMessage(err))
+						return true
+					}
+					if doc, _ := follow.Document(); changed {
+						printDoc(w, cf.json, ev, doc)
+					} else {
+						printEvent(w, cf.json, ev, at)
+					}
 					return false
 				},
 			}

@@ -25,8 +25,7 @@ type streamJob struct {
 	connects int
 	failures int
 	lastSHA  string
-	docMode  bool // the upstream sent a snapshot: patches apply to doc
-	doc      []byte
+	follow   jsonpatch.Follower // the document, once the upstream sent a snapshot
 }
 
 // runStream holds an sse job's stream open until ctx ends or the upstream answers 204: every event
@@ -87,11 +86,11 @@ func (s *streamJob) restore(ctx context.Context) {
 		if run.Event == nil || run.ErrorCode != "" {
 			continue
 		}
-		if t := run.Event.Type; t != "snapshot" && t != "data" && t != "patch" {
+		if !jsonpatch.IsDocumentEvent(run.Event.Type) {
 			return
 		}
 		if doc, err := s.w.r.cfg.Store.Body(ctx, s.job.LastSHA256); err == nil {
-			s.docMode, s.doc = true, doc
+			s.follow.Set(doc)
 		}
 		return
 	}
@@ -111,21 +110,13 @@ func (s *streamJob) connected(ctx context.Context, resp *http.Response) {
 // patch that does not apply fails the run and reopens the stream for a fresh snapshot.
 func (s *streamJob) event(ctx context.Context, ev ssestream.Event, at time.Time, gap time.Duration) (fresh bool) {
 	body := []byte(ev.Data)
-	switch {
-	case ev.Type == "data" || ev.Type == "snapshot":
-		s.docMode, s.doc = true, body
-	case ev.Type == "patch" && s.docMode:
-		doc, err := jsonpatch.Apply(s.doc, body)
-		if err != nil {
-			s.failures++
-			s.record(ctx, s.runFor(at, false), nil, apistream.RunErrBadPatch, "patch "+ev.ID+" does not apply to the document: "+apistream.ErrorMessage(err)+"; reopening for a snapshot")
-			s.docMode, s.doc = false, nil
-			return true
-		}
-		s.doc = doc
-		body = doc
-	case s.docMode:
-		body = s.doc // another event (an error, a state change): the document stands
+	if _, err := s.follow.Event(ev.Type, body); err != nil {
+		s.failures++
+		s.record(ctx, s.runFor(at, false), nil, apistream.RunErrBadPatch, "patch "+ev.ID+" does not apply to the document: "+apistream.ErrorMessage(err)+"; reopening for a snapshot")
+		return true
+	}
+	if doc, ok := s.follow.Document(); ok {
+		body = doc // any event of a document stream stands for the document as it is now
 	}
 	sum := sha256.Sum256(body)
 	sha := hex.EncodeToString(sum[:])
