@@ -16,36 +16,41 @@ type Report struct {
 	Jobs []measure.Row `json:"jobs"`
 }
 
-// timeRange reads from and to (RFC 3339) and bucket (a duration); from defaults to defFrom, to to
-// now, bucket to an hour. The series may hold at most measure.MaxBuckets buckets.
-func (s *Server) timeRange(r *http.Request, defFrom time.Time) (from, to time.Time, bucket time.Duration, err error) {
+// timeRange reads from and to (RFC 3339); from defaults to defFrom, to to now.
+func (s *Server) timeRange(r *http.Request, defFrom time.Time) (from, to time.Time, err error) {
 	q := r.URL.Query()
-	to = s.cfg.Now().UTC()
-	from = defFrom.UTC()
-	bucket = time.Hour
+	from, to = defFrom, s.cfg.Now()
 	if v := q.Get("from"); v != "" {
 		if from, err = time.Parse(time.RFC3339Nano, v); err != nil {
-			return from, to, bucket, apistream.Invalidf("from", "from %q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", v)
+			return from, to, apistream.Invalidf("from", "from %q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", v)
 		}
 	}
 	if v := q.Get("to"); v != "" {
 		if to, err = time.Parse(time.RFC3339Nano, v); err != nil {
-			return from, to, bucket, apistream.Invalidf("to", "to %q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", v)
-		}
-	}
-	if !from.Before(to) {
-		return from, to, bucket, apistream.Invalidf("from", "from must be before to")
-	}
-	if v := q.Get("bucket"); v != "" {
-		if bucket, err = time.ParseDuration(v); err != nil || bucket < time.Second {
-			return from, to, bucket, apistream.Invalidf("bucket", "bucket %q is not a duration of at least 1s, such as 1h", v)
+			return from, to, apistream.Invalidf("to", "to %q is not an RFC 3339 time such as 2026-01-02T15:04:05Z", v)
 		}
 	}
 	from, to = from.UTC(), to.UTC()
-	if (to.Sub(from)+bucket-1)/bucket > measure.MaxBuckets {
-		return from, to, bucket, apistream.Invalidf("bucket", "from..to holds more than %d buckets of %s: use a larger bucket", measure.MaxBuckets, bucket)
+	if !from.Before(to) {
+		return from, to, apistream.Invalidf("from", "from must be before to")
 	}
-	return from, to, bucket, nil
+	return from, to, nil
+}
+
+// bucket reads the series' bucket (a duration, an hour by default); [from, to) may hold at most
+// measure.MaxBuckets of them.
+func bucket(r *http.Request, from, to time.Time) (time.Duration, error) {
+	b := time.Hour
+	if v := r.URL.Query().Get("bucket"); v != "" {
+		var err error
+		if b, err = time.ParseDuration(v); err != nil || b < time.Second {
+			return b, apistream.Invalidf("bucket", "bucket %q is not a duration of at least 1s, such as 1h", v)
+		}
+	}
+	if (to.Sub(from)+b-1)/b > measure.MaxBuckets {
+		return b, apistream.Invalidf("bucket", "from..to holds more than %d buckets of %s: use a larger bucket", measure.MaxBuckets, b)
+	}
+	return b, nil
 }
 
 // measures returns a job's runs' measures in the range the request asks for (from its creation by
@@ -55,12 +60,16 @@ func (s *Server) measures(r *http.Request) ([]store.RunMeasure, time.Time, time.
 	if err != nil {
 		return nil, time.Time{}, time.Time{}, 0, err
 	}
-	from, to, bucket, err := s.timeRange(r, j.CreatedAt.Truncate(time.Second))
+	from, to, err := s.timeRange(r, j.CreatedAt.Truncate(time.Second))
 	if err != nil {
-		return nil, from, to, bucket, err
+		return nil, from, to, 0, err
+	}
+	b, err := bucket(r, from, to)
+	if err != nil {
+		return nil, from, to, b, err
 	}
 	ms, err := s.cfg.Store.RunMeasures(r.Context(), j.ID, from, to)
-	return ms, from, to, bucket, err
+	return ms, from, to, b, err
 }
 
 func (s *Server) handleSize(w http.ResponseWriter, r *http.Request) {
@@ -83,8 +92,8 @@ func (s *Server) handleChanges(w http.ResponseWriter, r *http.Request) {
 
 // handleReport answers the table our users publish: per job, what streaming saves over polling.
 func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
-	from, to, _, err := s.timeRange(r, time.Unix(0, 0))
-	if err != nil && apistream.ErrorField(err) != "bucket" { // the report has no series
+	from, to, err := s.timeRange(r, time.Unix(0, 0))
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
