@@ -46,14 +46,21 @@ func TestServe_Metrics(t *testing.T) {
 	if code := call(t, "GET", s.URL+"/metrics", "", nil, nil); code != http.StatusUnauthorized {
 		t.Errorf("metrics without the token: %d, want 401", code)
 	}
-	req, _ := http.NewRequest("GET", s.URL+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer tok")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	var body []byte
+	scrape := func() bool {
+		req, _ := http.NewRequest("GET", s.URL+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer tok")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return strings.Contains(string(body), "apistream_hub_events_delivered_total 1") &&
+			strings.Contains(string(body), "apistream_hub_delivery_latency_seconds_count 1")
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	// The stream counts a delivery once its write returned, which can be after the client read it.
+	waitFor(t, "the delivery counted in /metrics", scrape)
 	for _, want := range []string{
 		`apistream_hub_connections{topic="m"} 1`,
 		"apistream_hub_events_published_total 1",
