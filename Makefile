@@ -23,5 +23,5 @@ lint: ## gofmt and go vet
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	go vet ./...
 
-clean: ## remove build output and the default data directory
-	rm -rf bin apistream-data
+clean: ## remove build output and the data directories the README uses
+	rm -rf bin apistream-data apistream-jwt
