@@ -133,6 +133,8 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 	srv := httpapi.NewServer(httpapi.Config{
 		Store: db, Runner: run, Policy: policy, Token: cfg.APIToken, Hub: h, Auth: authn,
 		CORSOrigins: cfg.CORSOrigins, JobStreams: streams, Proxy: px, Metrics: m.Handler(), Logger: logger,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout, BodyTimeout: cfg.BodyTimeout, IdleTimeout: cfg.IdleTimeout,
+		MaxConnections: cfg.MaxConnections,
 	})
 	if err := srv.Open(cfg.Listen); err != nil {
 		return fmt.Errorf("listen: %w", err)
