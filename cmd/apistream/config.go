@@ -31,6 +31,12 @@ type Config struct {
 	LogLevel  string `koanf:"log-level"`
 	Demo      bool   `koanf:"demo"`
 
+	// The HTTP server.
+	ReadHeaderTimeout time.Duration `koanf:"read-header-timeout"`
+	BodyTimeout       time.Duration `koanf:"body-timeout"`
+	IdleTimeout       time.Duration `koanf:"idle-timeout"`
+	MaxConnections    int           `koanf:"max-connections"`
+
 	APIToken string `koanf:"api-token"`
 	Insecure bool   `koanf:"insecure"`
 
@@ -72,6 +78,10 @@ func serveFlags(fs *pflag.FlagSet) {
 	fs.String("log-format", "text", "log format: text or json")
 	fs.String("log-level", "info", "log level: debug, info, warn or error")
 	fs.Bool("demo", false, "also start a built-in demo API and two jobs polling it")
+	fs.Duration("read-header-timeout", 10*time.Second, "longest a client may take to send a request's headers")
+	fs.Duration("body-timeout", 30*time.Second, "longest a client may take to send a request's body, once its headers are in")
+	fs.Duration("idle-timeout", 60*time.Second, "close a keep-alive connection after this long without a request")
+	fs.Int("max-connections", 10000, "open connections at most, streams included; past it new ones wait until one closes (0: no limit)")
 	fs.String("api-token", "", "require this bearer token on /v1 (env APISTREAM_API_TOKEN)")
 	fs.Bool("insecure", false, "allow listening on a non-loopback address without an API token")
 	fs.Bool("deny-private", false, "refuse jobs whose target is a private or loopback address")
@@ -194,6 +204,16 @@ func (c *Config) Validate() error {
 	}
 	if _, err := parseCIDRs("deny-cidr", c.DenyCIDRs); err != nil {
 		return err
+	}
+	switch {
+	case c.ReadHeaderTimeout < time.Second:
+		return apistream.Invalidf("read-header-timeout", "read-header-timeout must be at least 1s")
+	case c.BodyTimeout < time.Second:
+		return apistream.Invalidf("body-timeout", "body-timeout must be at least 1s")
+	case c.IdleTimeout < time.Second:
+		return apistream.Invalidf("idle-timeout", "idle-timeout must be at least 1s")
+	case c.MaxConnections < 0:
+		return apistream.Invalidf("max-connections", "max-connections cannot be negative")
 	}
 	switch {
 	case c.MaxConcurrent < 1:

@@ -74,7 +74,7 @@ func newJobsListCmd(cf *clientFlags) *cobra.Command {
 			fmt.Fprintln(tw, "ID\tNAME\tSTATE\tINTERVAL\tMETHOD\tURL")
 			for _, j := range jobs {
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.Name, j.State,
-					shortDuration(time.Duration(j.Interval)), j.Method, j.URL)
+					interval(j), j.Method, j.URL)
 			}
 			return tw.Flush()
 		},
@@ -112,6 +112,14 @@ func newJobsStatusCmd(cf *clientFlags) *cobra.Command {
 	}
 }
 
+// interval is a job's polling interval for the tables; a stream-mode job has none.
+func interval(j *apistream.Job) string {
+	if j.Mode == apistream.ModeSSE {
+		return "-"
+	}
+	return shortDuration(time.Duration(j.Interval))
+}
+
 // printJobsTable prints one status line per job.
 func printJobsTable(w io.Writer, jobs []*apistream.Job, now time.Time) error {
 	tw := newTable(w)
@@ -122,7 +130,7 @@ func printJobsTable(w io.Writer, jobs []*apistream.Job, now time.Time) error {
 			status = strconv.Itoa(j.LastHTTPStatus)
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%d\t%s\n", j.ID, j.Name, j.State,
-			shortDuration(time.Duration(j.Interval)), relTimePtr(j.LastRunAt, now), relTimePtr(j.NextRunAt, now),
+			interval(j), relTimePtr(j.LastRunAt, now), relTimePtr(j.NextRunAt, now),
 			status, j.ConsecutiveFailures, j.MaxFailures, j.RunsTotal, oneLine(j.LastError, 60))
 	}
 	return tw.Flush()

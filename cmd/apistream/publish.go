@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 
@@ -22,9 +23,14 @@ func newPublishCmd(cf *clientFlags) *cobra.Command {
 			if len(args) == 2 && args[1] != "-" {
 				data = []byte(args[1])
 			} else {
-				b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 1<<20+1))
+				// Past 1 MiB by more than the line end dropped below is too large.
+				b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 1<<20+3))
 				if err != nil {
 					return fmt.Errorf("read standard input: %w", err)
+				}
+				// `echo hello |` means "hello": drop the line end echo adds, as curl does, and only one.
+				if nl, ok := bytes.CutSuffix(b, []byte("\n")); ok {
+					b, _ = bytes.CutSuffix(nl, []byte("\r"))
 				}
 				if len(b) > 1<<20 {
 					return apistream.Invalidf("data", "data is over 1 MiB")

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -46,7 +48,7 @@ file; flags win over the environment, which wins over the file.`,
 }
 
 // serve wires the embedded default together and runs it until ctx ends, then shuts down in order:
-// HTTP, proxy polls, runner, broker, hub, metrics, demo upstream, poller, store.
+// HTTP, proxy polls, runner, broker, hub, metrics, demo upstream, poller, store, data directory lock.
 func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 	logger, err := newLogger(cfg, logw)
 	if err != nil {
@@ -54,6 +56,21 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 	}
 	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
+	}
+	// One server per data directory, and the port bound before any job resumes: either clash fails
+	// before a job runs.
+	lock, err := lockData(cfg.Data)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close() // the HTTP server closes it once it serves
+	if err := lock.record(ln.Addr().String(), time.Now()); err != nil {
+		return err
 	}
 	db, err := sqlite.Open(ctx, filepath.Join(cfg.Data, "apistream.db"))
 	if err != nil {
@@ -133,10 +150,10 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 	srv := httpapi.NewServer(httpapi.Config{
 		Store: db, Runner: run, Policy: policy, Token: cfg.APIToken, Hub: h, Auth: authn,
 		CORSOrigins: cfg.CORSOrigins, JobStreams: streams, Proxy: px, Metrics: m.Handler(), Logger: logger,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout, BodyTimeout: cfg.BodyTimeout, IdleTimeout: cfg.IdleTimeout,
+		MaxConnections: cfg.MaxConnections,
 	})
-	if err := srv.Open(cfg.Listen); err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
+	srv.Serve(ln)
 	defer srv.Close()
 	logger.Info("listening", "addr", srv.Addr().String(), "version", apistream.Version, "data", cfg.Data,
 		"auth", cfg.APIToken != "")

@@ -59,6 +59,9 @@ answers 204 or on Ctrl-C, and non-zero when it cannot go on (a 4xx answer).`,
 					if err != nil {
 						return nil, err
 					}
+					// As a browser's EventSource asks, and named as jobs are; -H wins but for Accept.
+					req.Header.Set("Cache-Control", "no-cache")
+					req.Header.Set("User-Agent", "apistream/"+apistream.Version)
 					for k, v := range hdr {
 						req.Header.Set(k, v)
 					}

@@ -52,6 +52,16 @@ type Config struct {
 	Metrics http.Handler
 	Logger  *slog.Logger
 	Now     func() time.Time
+
+	// ReadHeaderTimeout, BodyTimeout and IdleTimeout bound how long a client may take to send a
+	// request's headers, then its body, and how long a keep-alive connection may wait for its next
+	// request (default 10s, 30s, 60s). None bounds a stream: streams keep their own write deadlines.
+	ReadHeaderTimeout time.Duration
+	BodyTimeout       time.Duration
+	IdleTimeout       time.Duration
+	// MaxConnections bounds the open connections, streams included; past it, a new connection waits
+	// to be accepted until one closes (0: no limit).
+	MaxConnections int
 }
 
 // Server is the HTTP server of the REST API.
@@ -69,6 +79,9 @@ type Server struct {
 // MaxRequestBody bounds every request body the API reads.
 const MaxRequestBody = 1 << 20
 
+// MaxHeaderBytes bounds a request's header lines; larger is a 431.
+const MaxHeaderBytes = 64 << 10
+
 // NewServer returns a Server with its routes; Open starts listening.
 func NewServer(cfg Config) *Server {
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
@@ -78,6 +91,9 @@ func NewServer(cfg Config) *Server {
 	if cfg.Policy == nil {
 		cfg.Policy = &poller.Policy{}
 	}
+	cfg.ReadHeaderTimeout = cmp.Or(cfg.ReadHeaderTimeout, 10*time.Second)
+	cfg.BodyTimeout = cmp.Or(cfg.BodyTimeout, 30*time.Second)
+	cfg.IdleTimeout = cmp.Or(cfg.IdleTimeout, 60*time.Second)
 	a := cfg.Auth
 	if a == nil {
 		var err error
@@ -88,9 +104,13 @@ func NewServer(cfg Config) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, auth: a, mux: http.NewServeMux(), ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	s.routes()
+	// No ReadTimeout, which counts the headers' time too: bodyDeadline gives the body its own
+	// BodyTimeout from the end of the headers. A stream's request has no body, so no read deadline.
 	s.srv = &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:           s.bodyDeadline(s.Handler()),
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
 		// Requests, streams included, end when the server's lifecycle does.
 		BaseContext: func(net.Listener) context.Context { return s.ctx },
 		ErrorLog:    slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
@@ -155,6 +175,16 @@ func (s *Server) Open(addr string) error {
 	if err != nil {
 		return err
 	}
+	s.Serve(ln)
+	return nil
+}
+
+// Serve serves on ln in the background, until Close; it takes ln over. A caller binds ln before it
+// starts anything a taken port should keep from starting.
+func (s *Server) Serve(ln net.Listener) {
+	if s.cfg.MaxConnections > 0 {
+		ln = newLimitListener(ln, s.cfg.MaxConnections, s.cfg.Logger)
+	}
 	s.ln = ln
 	go func() {
 		defer close(s.done)
@@ -162,7 +192,6 @@ func (s *Server) Open(addr string) error {
 			s.cfg.Logger.Error("http serve", "err", err)
 		}
 	}()
-	return nil
 }
 
 // Addr returns the address the server listens on.
