@@ -1,7 +1,10 @@
 package apistream
 
 import (
+	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -58,4 +61,21 @@ func (j *Job) Redacted() *Job {
 	c := *j
 	c.Headers = RedactHeaders(j.Headers, j.SecretHeaders)
 	return &c
+}
+
+// Origin returns u's origin, scheme://host[:port], the scheme and host in lower case and the port
+// left out when it is the scheme's default: http://h and http://h:80 are one origin. Credentials
+// stay within one origin, as browsers keep them (and curl since CVE-2022-27776).
+func Origin(u *url.URL) string {
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if n, err := strconv.Atoi(port); err == nil {
+		port = strconv.Itoa(n)
+	}
+	if port == "" || scheme == "http" && port == "80" || scheme == "https" && port == "443" {
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+		return scheme + "://" + host
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }

@@ -21,7 +21,7 @@ type Request struct {
 	// Header holds the job's headers, sent as given; "Host" sets the request's host.
 	Header map[string]string
 	// SecretHeaders names headers, besides the well-known credentials, that must not follow a
-	// redirect to another host or from https to http.
+	// redirect to another origin (scheme, host or port).
 	SecretHeaders []string
 	Body          string
 	Timeout       time.Duration // the whole exchange, body included (default DefaultTimeout)
@@ -207,7 +207,8 @@ func (l *lazyGzip) Read(p []byte) (int, error) {
 }
 
 // checkRedirect bounds redirects, refuses loops and non-HTTP schemes, and drops secret headers on
-// the way to another host (the standard client only drops Authorization and Cookie).
+// the way to another origin (the standard client drops only Authorization and Cookie, and only for
+// another host, whatever the port).
 func (p *Poller) checkRedirect(secrets []string) func(*http.Request, []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
 		to := req.URL.Redacted()

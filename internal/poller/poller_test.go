@@ -358,37 +358,63 @@ func TestPoller_Fetch_Redirects(t *testing.T) {
 
 func TestPoller_Fetch_RedirectDropsSecrets(t *testing.T) {
 	var got atomic.Pointer[http.Header]
+	record := func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Clone()
+		got.Store(&h)
+	}
+	// Another port of the same address: another origin, whose server may belong to someone else.
+	otherPort := newServer(t, record)
 	var srv *httptest.Server
 	srv = newServer(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/same":
 			http.Redirect(w, r, "/end", http.StatusFound)
+		case "/same-full":
+			http.Redirect(w, r, srv.URL+"/end", http.StatusFound)
 		case "/other":
 			// Same server under another name: another host as far as trust goes.
 			http.Redirect(w, r, strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)+"/end", http.StatusFound)
+		case "/port":
+			http.Redirect(w, r, otherPort.URL+"/end", http.StatusFound)
 		default:
-			h := r.Header.Clone()
-			got.Store(&h)
+			record(w, r)
 		}
 	})
 	p := newPoller(t, poller.Config{})
 	req := poller.Request{
-		Header:        map[string]string{"X-Api-Key": "k", "X-Sig": "s", "Accept": "text/plain"},
-		SecretHeaders: []string{"X-Sig"},
+		Header:        map[string]string{"Authorization": "Bearer a", "Cookie": "c=1", "X-Api-Key": "k", "X-Sig": "s", "Accept": "text/plain"},
+		SecretHeaders: []string{"x-sig"},
 	}
-	for _, tt := range []struct{ path, wantKey, wantSig string }{
-		{"/same", "k", "s"},
-		{"/other", "", ""},
+	for _, tt := range []struct {
+		path string
+		kept bool
+	}{
+		{"/same", true},
+		{"/same-full", true},
+		{"/other", false},
+		{"/port", false},
 	} {
 		t.Run(tt.path, func(t *testing.T) {
+			got.Store(nil)
 			req.URL = srv.URL + tt.path
 			if res := p.Fetch(t.Context(), req); !res.OK() {
 				t.Fatalf("got error %s: %s", res.ErrorCode, res.Error)
 			}
-			h := *got.Load()
-			if h.Get("X-Api-Key") != tt.wantKey || h.Get("X-Sig") != tt.wantSig || h.Get("Accept") != "text/plain" {
-				t.Errorf("got X-Api-Key=%q X-Sig=%q Accept=%q, want %q %q text/plain",
-					h.Get("X-Api-Key"), h.Get("X-Sig"), h.Get("Accept"), tt.wantKey, tt.wantSig)
+			h := got.Load()
+			if h == nil {
+				t.Fatal("the redirect target saw no request")
+			}
+			for _, k := range []string{"Authorization", "Cookie", "X-Api-Key", "X-Sig"} {
+				want := req.Header[k]
+				if !tt.kept {
+					want = ""
+				}
+				if got := h.Get(k); got != want {
+					t.Errorf("%s: got %q, want %q", k, got, want)
+				}
+			}
+			if got, want := h.Get("Accept"), "text/plain"; got != want {
+				t.Errorf("Accept: got %q, want %q", got, want)
 			}
 		})
 	}
