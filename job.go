@@ -145,6 +145,10 @@ func (s *JobSpec) Validate() error {
 		if why, ok := clientHeaders[strings.ToLower(k)]; ok {
 			return Invalidf("headers", "header %q cannot be set: %s", k, why)
 		}
+		// After KeepSecrets, a secret still showing as redacted has no value to send but "***".
+		if s.Headers[k] == Redacted && IsSecretHeader(k, s.SecretHeaders) {
+			return Invalidf("headers", "header %q is %q, what a secret shows as: send its value", k, Redacted)
+		}
 	}
 	if len(s.Body) > MaxJobBodySize {
 		return Invalidf("body", "body is larger than %d bytes", MaxJobBodySize)

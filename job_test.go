@@ -34,6 +34,10 @@ func TestJobSpec_Validate(t *testing.T) {
 		{"Trailer", func(s *apistream.JobSpec) { s.Headers["Trailer"] = "X-Sum" }, "headers"},
 		{"Upgrade", func(s *apistream.JobSpec) { s.Headers["Upgrade"] = "websocket" }, "headers"},
 		{"same name twice", func(s *apistream.JobSpec) { s.Headers["Authorization"], s.Headers["authorization"] = "a", "b" }, "headers"},
+		{"redacted secret", func(s *apistream.JobSpec) { s.Headers["Authorization"] = apistream.Redacted }, "headers"},
+		{"redacted listed secret", func(s *apistream.JobSpec) {
+			s.Headers["X-Sig"], s.SecretHeaders = apistream.Redacted, []string{"x-sig"}
+		}, "headers"},
 		{"stars in a plain header", func(s *apistream.JobSpec) { s.Headers["Accept"] = apistream.Redacted }, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
