@@ -232,15 +232,15 @@ func isDigits(s string) bool {
 // host, the body's framing) or they concern one connection, and HTTP/2 forbids them. Keys are lower
 // case.
 var clientHeaders = map[string]string{
-	"host":              "the request's host is the url's",
-	"content-length":    "the body's length is sent with the body",
-	"transfer-encoding": "the body's framing is the HTTP client's",
-	"trailer":           "the body's framing is the HTTP client's",
-	"connection":        "it is a hop-by-hop header, about one connection",
-	"keep-alive":        "it is a hop-by-hop header, about one connection",
-	"proxy-connection":  "it is a hop-by-hop header, about one connection",
-	"te":                "it is a hop-by-hop header, about one connection",
-	"upgrade":           "it is a hop-by-hop header, about one connection",
+	"host":              "the host is the url's",
+	"content-length":    "the HTTP client writes it from the body",
+	"transfer-encoding": "the HTTP client frames the body itself",
+	"trailer":           "the HTTP client frames the body itself",
+	"connection":        "it is hop-by-hop, about one connection, and HTTP/2 forbids it",
+	"keep-alive":        "it is hop-by-hop, about one connection, and HTTP/2 forbids it",
+	"proxy-connection":  "it is hop-by-hop, about one connection, and HTTP/2 forbids it",
+	"te":                "it is hop-by-hop, about one connection, and HTTP/2 forbids it",
+	"upgrade":           "it is hop-by-hop, about one connection, and HTTP/2 forbids it",
 }
 
 // ValidateHeaders checks header names (RFC 9110 tokens, each given once in any case) and values (no
@@ -252,7 +252,7 @@ func ValidateHeaders(field string, h map[string]string) error {
 			return Invalidf(field, "header name %q is not a valid HTTP header name", k)
 		}
 		if first, ok := seen[strings.ToLower(k)]; ok {
-			return Invalidf(field, "header %q is given twice, as %q and %q: names are case-insensitive", k, first, k)
+			return Invalidf(field, "header %q is given twice, as %q and %q: names are case-insensitive", strings.ToLower(k), first, k)
 		}
 		seen[strings.ToLower(k)] = k
 		if i := strings.IndexFunc(h[k], isControl); i >= 0 {
