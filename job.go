@@ -2,8 +2,10 @@ package apistream
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -139,6 +141,15 @@ func (s *JobSpec) Validate() error {
 			return Invalidf("secret_headers", "header name %q is not a valid HTTP header name", k)
 		}
 	}
+	for _, k := range sortedKeys(s.Headers) {
+		if why, ok := clientHeaders[strings.ToLower(k)]; ok {
+			return Invalidf("headers", "header %q cannot be set: %s", k, why)
+		}
+		// After KeepSecrets, a secret still showing as redacted has no value to send but "***".
+		if s.Headers[k] == Redacted && IsSecretHeader(k, s.SecretHeaders) {
+			return Invalidf("headers", "header %q is %q, what a secret shows as: send its value", k, Redacted)
+		}
+	}
 	if len(s.Body) > MaxJobBodySize {
 		return Invalidf("body", "body is larger than %d bytes", MaxJobBodySize)
 	}
@@ -193,6 +204,11 @@ func ValidateURL(raw string) error {
 	if u.User != nil {
 		return Invalidf("url", "url must not hold credentials; send them in a header marked secret")
 	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return Invalidf("url", "url %q has port %s, outside 1 to 65535", raw, p)
+		}
+	}
 	return nil
 }
 
@@ -212,18 +228,45 @@ func isDigits(s string) bool {
 	return s != ""
 }
 
-// ValidateHeaders checks header names (RFC 9110 tokens) and values (no CR, LF or NUL), naming field
-// when one is wrong.
+// clientHeaders are the headers a job cannot set, with why: the HTTP client writes them itself (the
+// host, the body's framing) or they concern one connection, and HTTP/2 forbids them. Keys are lower
+// case.
+var clientHeaders = map[string]string{
+	"host":              "the host is the url's",
+	"content-length":    "the HTTP client writes it from the body",
+	"transfer-encoding": "the HTTP client frames the body itself",
+	"trailer":           "the HTTP client frames the body itself",
+	"connection":        "it is hop-by-hop, about one connection, and HTTP/2 forbids it",
+	"keep-alive":        "it is hop-by-hop, about one connection, and HTTP/2 forbids it",
+	"proxy-connection":  "it is hop-by-hop, about one connection, and HTTP/2 forbids it",
+	"te":                "it is hop-by-hop, about one connection, and HTTP/2 forbids it",
+	"upgrade":           "it is hop-by-hop, about one connection, and HTTP/2 forbids it",
+}
+
+// ValidateHeaders checks header names (RFC 9110 tokens, each given once in any case) and values (no
+// control character but tab), naming field when one is wrong.
 func ValidateHeaders(field string, h map[string]string) error {
-	for k, v := range h {
+	seen := make(map[string]string, len(h))
+	for _, k := range sortedKeys(h) {
 		if !validHeaderName(k) {
 			return Invalidf(field, "header name %q is not a valid HTTP header name", k)
 		}
-		if strings.ContainsAny(v, "\r\n\x00") {
-			return Invalidf(field, "header %q has a value with CR, LF or NUL", k)
+		if first, ok := seen[strings.ToLower(k)]; ok {
+			return Invalidf(field, "header %q is given twice, as %q and %q: names are case-insensitive", strings.ToLower(k), first, k)
+		}
+		seen[strings.ToLower(k)] = k
+		if i := strings.IndexFunc(h[k], isControl); i >= 0 {
+			return Invalidf(field, "header %q has a value with the control character %U: only tab is allowed", k, h[k][i])
 		}
 	}
 	return nil
+}
+
+// isControl reports whether r is a control character a header value cannot hold (RFC 9110 field-value).
+func isControl(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }
+
+func sortedKeys(h map[string]string) []string {
+	return slices.Sorted(maps.Keys(h))
 }
 
 // validHeaderName reports whether k is an RFC 9110 token.

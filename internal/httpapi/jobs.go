@@ -105,15 +105,19 @@ func (s *Server) handleUpdateJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	spec := j.JobSpec
+	// Headers left out of the body are kept as if sent back redacted, so that KeepSecrets judges
+	// every secret kept, whether the client sent "***" or nothing.
+	spec.Headers = make(map[string]string, len(j.Headers))
+	for k := range j.Headers {
+		spec.Headers[k] = apistream.Redacted
+	}
 	if err := decodeSpec(w, r, &spec); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	// A client that sends back a redacted value it read from us means "keep the secret".
-	for k, v := range spec.Headers {
-		if old, ok := j.Headers[k]; ok && v == apistream.Redacted {
-			spec.Headers[k] = old
-		}
+	if err := spec.KeepSecrets(&j.JobSpec); err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	if err := s.checkSpec(&spec); err != nil {
 		s.writeError(w, r, err)

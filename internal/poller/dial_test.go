@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -105,4 +106,34 @@ func TestPoller_Fetch_DialContextSynctest(t *testing.T) {
 			t.Errorf("fake time passed: got %s, want %s", got, want)
 		}
 	})
+}
+
+// TestPoller_Fetch_AllowKeepsMetadataRefused: at connect time too, an Allow entry cannot re-allow the
+// metadata address, asked for directly or through a redirect. The pipe server would answer anything.
+func TestPoller_Fetch_AllowKeepsMetadataRefused(t *testing.T) {
+	ln := servePipe(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Host == "api.test" {
+			http.Redirect(w, r, "http://169.254.169.254/latest/", http.StatusFound)
+			return
+		}
+		fmt.Fprint(w, "credentials")
+	})
+	policy := &poller.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("169.254.169.254/32")}}
+	p := newPoller(t, poller.Config{Policy: policy, DialContext: ln.Dial})
+	for _, tt := range []struct {
+		name, url string
+		dials     int32
+	}{
+		{"direct", "http://169.254.169.254/latest/", 0},
+		{"redirect", "http://api.test/", 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := ln.dials.Load()
+			res := p.Fetch(t.Context(), poller.Request{URL: tt.url})
+			checkCode(t, res, apistream.RunErrForbiddenTarget, "target address 169.254.169.254 is refused by the access policy (link-local / cloud metadata)")
+			if got := ln.dials.Load() - before; got != tt.dials {
+				t.Errorf("hook dialed %d times, want %d", got, tt.dials)
+			}
+		})
+	}
 }

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apistream/apistream"
@@ -21,7 +23,7 @@ type Request struct {
 	// Header holds the job's headers, sent as given; "Host" sets the request's host.
 	Header map[string]string
 	// SecretHeaders names headers, besides the well-known credentials, that must not follow a
-	// redirect to another host or from https to http.
+	// redirect to another origin (scheme, host or port).
 	SecretHeaders []string
 	Body          string
 	Timeout       time.Duration // the whole exchange, body included (default DefaultTimeout)
@@ -47,7 +49,9 @@ type Result struct {
 	FinalURL   string // the URL that answered, after redirects
 	ErrorCode  string // one of the apistream.RunErr codes or "" on success
 	Error      string
-	// RequestHeader is what was sent on the first request, secrets in clear: redact before showing.
+	// RequestHeader is what was sent on the first request, as it went on the wire (Host,
+	// User-Agent, Content-Length and the transport's own fields included), secrets in clear: redact
+	// before showing. When nothing was sent, it is the header the request was built with, and Host.
 	RequestHeader http.Header
 }
 
@@ -71,14 +75,12 @@ func (p *Poller) Fetch(ctx context.Context, req Request) *Result {
 	if err := apistream.ValidateURL(req.URL); err != nil {
 		return res.fail(apistream.RunErrInvalid, apistream.ErrorMessage(err))
 	}
-	hreq, gunzip, err := p.newRequest(ctx, req)
+	sent := &sentHeader{}
+	hreq, gunzip, err := p.newRequest(httptrace.WithClientTrace(ctx, sent.trace()), req)
 	if err != nil {
 		return res.fail(apistream.RunErrInvalid, fmt.Sprintf("build request: %v", err))
 	}
-	res.RequestHeader = hreq.Header.Clone()
-	if hreq.Host != "" {
-		res.RequestHeader.Set("Host", hreq.Host)
-	}
+	defer func() { res.RequestHeader = sent.header(hreq) }()
 
 	client := &http.Client{Transport: p.transport, CheckRedirect: p.checkRedirect(req.SecretHeaders)}
 	resp, err := client.Do(hreq)
@@ -177,6 +179,62 @@ func (p *Poller) newRequest(ctx context.Context, r Request) (*http.Request, bool
 	return hreq, gunzip, nil
 }
 
+// sentHeader records the header fields the transport writes for a fetch's first request, through
+// an httptrace hook: what the run log shows is then what the upstream received, not what the
+// request was built with (the transport adds Host, Content-Length and others, and drops some).
+type sentHeader struct {
+	mu   sync.Mutex
+	cur  http.Header // the attempt being written
+	done bool        // the first request's header was written: redirects are not recorded
+}
+
+func (s *sentHeader) trace() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		// A new connection is a new attempt: a request retried on it is written again.
+		GotConn: func(httptrace.GotConnInfo) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if !s.done {
+				s.cur = http.Header{}
+			}
+		},
+		WroteHeaderField: func(key string, values []string) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.done || s.cur == nil {
+				return
+			}
+			// HTTP/2 writes lower-case names and pseudo-headers; its :authority is the Host.
+			switch {
+			case key == ":authority":
+				key = "Host"
+			case strings.HasPrefix(key, ":"):
+				return
+			}
+			for _, v := range values {
+				s.cur.Add(key, v)
+			}
+		},
+		WroteHeaders: func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.done = s.cur != nil
+		},
+	}
+}
+
+// header returns what was written, or, when nothing was, the header hreq was built with and its Host.
+func (s *sentHeader) header(hreq *http.Request) http.Header {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.cur) > 0 {
+		return s.cur.Clone()
+	}
+	h := hreq.Header.Clone()
+	h.Set("Host", cmp.Or(hreq.Host, hreq.URL.Host))
+	return h
+}
+
 // countingReader counts the bytes read through it.
 type countingReader struct {
 	r io.Reader
@@ -207,7 +265,8 @@ func (l *lazyGzip) Read(p []byte) (int, error) {
 }
 
 // checkRedirect bounds redirects, refuses loops and non-HTTP schemes, and drops secret headers on
-// the way to another host (the standard client only drops Authorization and Cookie).
+// the way to another origin (the standard client drops only Authorization and Cookie, and only for
+// another host, whatever the port).
 func (p *Poller) checkRedirect(secrets []string) func(*http.Request, []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
 		to := req.URL.Redacted()

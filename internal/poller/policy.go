@@ -13,14 +13,16 @@ import (
 type Policy struct {
 	// DenyPrivate refuses private (RFC 1918, ULA, CGNAT) and loopback addresses.
 	DenyPrivate bool
-	// Allow lists prefixes that are reachable whatever the defaults say; Deny lists prefixes that are
-	// refused whatever Allow says.
+	// Allow lists prefixes that are reachable whatever the defaults say, except link-local and cloud
+	// metadata addresses, which are always refused; Deny lists prefixes that are refused whatever
+	// Allow says.
 	Allow, Deny []netip.Prefix
 }
 
 var (
-	// metadataPrefixes are refused even when DenyPrivate is off: link-local holds the cloud metadata
-	// services (169.254.169.254, and fd00:ec2::254 on AWS).
+	// metadataPrefixes are always refused, even when DenyPrivate is off and whatever Allow says:
+	// link-local holds the cloud metadata services (169.254.169.254, and fd00:ec2::254 on AWS), whose
+	// credentials no job has any business reading.
 	metadataPrefixes = prefixes("169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128")
 	privatePrefixes  = prefixes("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
 	loopbackPrefixes = prefixes("127.0.0.0/8", "::1/128")
@@ -48,8 +50,9 @@ func containsAny(ps []netip.Prefix, a netip.Addr) bool {
 	return false
 }
 
-// CheckAddr returns an EFORBIDDEN error naming the rule when the policy refuses a. An explicit Deny
-// wins over an explicit Allow, which wins over the defaults. A nil Policy applies the defaults.
+// CheckAddr returns an EFORBIDDEN error naming the rule when the policy refuses a. Link-local and
+// metadata addresses are always refused; then an explicit Deny wins over an explicit Allow, which
+// wins over the other defaults. A nil Policy applies the defaults.
 func (p *Policy) CheckAddr(a netip.Addr) error {
 	if e := p.check(a); e != nil {
 		return e
@@ -72,12 +75,12 @@ func (p *Policy) check(a netip.Addr) *apistream.Error {
 		p = &Policy{}
 	}
 	switch {
+	case containsAny(metadataPrefixes, a):
+		return refused(a, "link-local / cloud metadata")
 	case containsAny(p.Deny, a):
 		return refused(a, "deny list")
 	case containsAny(p.Allow, a):
 		return nil
-	case containsAny(metadataPrefixes, a):
-		return refused(a, "link-local / cloud metadata")
 	case a.IsUnspecified() || thisNetwork.Contains(a):
 		return refused(a, "unspecified")
 	case a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):

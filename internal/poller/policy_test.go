@@ -14,6 +14,7 @@ func TestPolicy_CheckAddr(t *testing.T) {
 		open        = &poller.Policy{}
 		denyPrivate = &poller.Policy{DenyPrivate: true}
 		allowMeta   = &poller.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("169.254.169.254/32")}}
+		allowAll    = &poller.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}}
 		allowTen    = &poller.Policy{DenyPrivate: true, Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}
 		denyGoogle  = &poller.Policy{
 			Allow: []netip.Prefix{netip.MustParsePrefix("8.8.8.8/32")},
@@ -58,8 +59,14 @@ func TestPolicy_CheckAddr(t *testing.T) {
 		{denyPrivate, "8.8.8.8", ""},
 		{denyPrivate, "2001:4860:4860::8888", ""},
 		{denyPrivate, "169.254.169.254", "link-local / cloud metadata"},
-		{allowMeta, "169.254.169.254", ""},
+		// The metadata and link-local ranges are refused whatever Allow says.
+		{allowMeta, "169.254.169.254", "link-local / cloud metadata"},
 		{allowMeta, "169.254.169.253", "link-local / cloud metadata"},
+		{allowAll, "169.254.169.254", "link-local / cloud metadata"},
+		{allowAll, "::ffff:169.254.169.254", "link-local / cloud metadata"},
+		{allowAll, "fe80::1", "link-local / cloud metadata"},
+		{allowAll, "fd00:ec2::254", "link-local / cloud metadata"},
+		{allowAll, "8.8.8.8", ""},
 		{allowTen, "10.1.1.1", ""},
 		{allowTen, "192.168.1.1", "private network"},
 		{denyGoogle, "8.8.8.8", "deny list"},
@@ -112,6 +119,7 @@ func TestPolicy_CheckAddr_Message(t *testing.T) {
 
 func TestPolicy_CheckURL(t *testing.T) {
 	denyPrivate := &poller.Policy{DenyPrivate: true}
+	allowMeta := &poller.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("169.254.169.254/32")}}
 	for _, tt := range []struct {
 		policy *poller.Policy
 		url    string
@@ -125,6 +133,7 @@ func TestPolicy_CheckURL(t *testing.T) {
 		{nil, "http://10.0.0.1/", ""},
 		{denyPrivate, "http://10.0.0.1/", apistream.EFORBIDDEN},
 		{denyPrivate, "https://api.example.com/v1", ""},
+		{allowMeta, "http://169.254.169.254/latest/", apistream.EFORBIDDEN},
 		{nil, "ftp://example.com/", apistream.EINVALID},
 		{nil, "/relative", apistream.EINVALID},
 	} {

@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strings"
 	"syscall"
 	"time"
 
@@ -139,9 +138,9 @@ func readBody(r io.Reader, limit int64) (body []byte, tooLarge bool, err error) 
 
 func isHTTP(scheme string) bool { return scheme == "http" || scheme == "https" }
 
-// sameTrust reports whether a redirect keeps the original host and does not drop TLS, so secret
-// headers may follow it.
+// sameTrust reports whether a redirect stays within the original request's origin (scheme, host
+// and port), so secret headers may follow it: another port can be another service, and a change of
+// scheme drops or changes TLS.
 func sameTrust(from, to *http.Request) bool {
-	return strings.EqualFold(from.URL.Hostname(), to.URL.Hostname()) &&
-		!(from.URL.Scheme == "https" && to.URL.Scheme == "http")
+	return apistream.Origin(from.URL) == apistream.Origin(to.URL)
 }

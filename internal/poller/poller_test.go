@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -104,6 +105,85 @@ func TestPoller_Fetch_OK(t *testing.T) {
 			t.Errorf("%s: got %q, want %q", c.name, c.got, c.want)
 		}
 	}
+}
+
+// TestPoller_Fetch_RequestHeader: the request headers a fetch reports are the ones that went on the
+// wire, as the upstream received them: Host, Content-Length for a body, the transport's own.
+func TestPoller_Fetch_RequestHeader(t *testing.T) {
+	var got atomic.Pointer[http.Header]
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Clone()
+		h.Set("Host", r.Host) // the server moves Host out of the header map
+		got.Store(&h)
+		if r.URL.Path == "/moved" {
+			http.Redirect(w, r, "/end", http.StatusFound)
+		}
+	})
+	p := newPoller(t, poller.Config{})
+	for _, tt := range []struct {
+		name string
+		req  poller.Request
+		want map[string]string // some of the fields, beside the comparison with what arrived
+	}{
+		{"post with a body", poller.Request{Method: "POST", URL: srv.URL + "/a", Body: `{"q":1}`,
+			Header: map[string]string{"Content-Type": "application/json", "Authorization": "Bearer a"}},
+			map[string]string{"Content-Length": "7", "Host": srv.Listener.Addr().String(), "Authorization": "Bearer a"}},
+		{"get", poller.Request{URL: srv.URL + "/b", ETag: `"v1"`},
+			map[string]string{"Accept-Encoding": "gzip", "If-None-Match": `"v1"`, "Content-Length": ""}},
+		{"put without a body", poller.Request{Method: "PUT", URL: srv.URL + "/c"},
+			map[string]string{"Content-Length": "0"}},
+		{"head", poller.Request{Method: "HEAD", URL: srv.URL + "/d"},
+			map[string]string{"Accept-Encoding": ""}},
+		{"host set", poller.Request{URL: srv.URL + "/e", Header: map[string]string{"Host": "api.example.com"}},
+			map[string]string{"Host": "api.example.com"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := p.Fetch(t.Context(), tt.req)
+			if !res.OK() {
+				t.Fatalf("got error %s: %s", res.ErrorCode, res.Error)
+			}
+			arrived := *got.Load()
+			if !reflect.DeepEqual(res.RequestHeader, arrived) {
+				t.Errorf("request header: got %v, want what arrived: %v", res.RequestHeader, arrived)
+			}
+			for k, want := range tt.want {
+				if got := res.RequestHeader.Get(k); got != want {
+					t.Errorf("%s: got %q, want %q", k, got, want)
+				}
+			}
+		})
+	}
+	t.Run("redirect", func(t *testing.T) {
+		res := p.Fetch(t.Context(), poller.Request{URL: srv.URL + "/moved", Header: map[string]string{"X-Id": "1"}})
+		if !res.OK() {
+			t.Fatalf("got error %s: %s", res.ErrorCode, res.Error)
+		}
+		// The first request's headers, not the redirect's: it has no Referer.
+		if got, want := res.RequestHeader.Get("Referer"), ""; got != want {
+			t.Errorf("Referer: got %q, want %q", got, want)
+		}
+		if got, want := res.RequestHeader.Get("X-Id"), "1"; got != want {
+			t.Errorf("X-Id: got %q, want %q", got, want)
+		}
+	})
+	t.Run("no connection", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		res := p.Fetch(t.Context(), poller.Request{URL: "http://" + addr + "/", Header: map[string]string{"X-Id": "1"}})
+		if res.OK() {
+			t.Fatal("fetch succeeded against a closed port")
+		}
+		// Nothing went on the wire: the headers the request was built with.
+		for k, want := range map[string]string{"X-Id": "1", "Host": addr, "User-Agent": "apistream/" + apistream.Version} {
+			if got := res.RequestHeader.Get(k); got != want {
+				t.Errorf("%s: got %q, want %q", k, got, want)
+			}
+		}
+	})
 }
 
 func TestPoller_Fetch_UserAgent(t *testing.T) {
@@ -358,37 +438,63 @@ func TestPoller_Fetch_Redirects(t *testing.T) {
 
 func TestPoller_Fetch_RedirectDropsSecrets(t *testing.T) {
 	var got atomic.Pointer[http.Header]
+	record := func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Clone()
+		got.Store(&h)
+	}
+	// Another port of the same address: another origin, whose server may belong to someone else.
+	otherPort := newServer(t, record)
 	var srv *httptest.Server
 	srv = newServer(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/same":
 			http.Redirect(w, r, "/end", http.StatusFound)
+		case "/same-full":
+			http.Redirect(w, r, srv.URL+"/end", http.StatusFound)
 		case "/other":
 			// Same server under another name: another host as far as trust goes.
 			http.Redirect(w, r, strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)+"/end", http.StatusFound)
+		case "/port":
+			http.Redirect(w, r, otherPort.URL+"/end", http.StatusFound)
 		default:
-			h := r.Header.Clone()
-			got.Store(&h)
+			record(w, r)
 		}
 	})
 	p := newPoller(t, poller.Config{})
 	req := poller.Request{
-		Header:        map[string]string{"X-Api-Key": "k", "X-Sig": "s", "Accept": "text/plain"},
-		SecretHeaders: []string{"X-Sig"},
+		Header:        map[string]string{"Authorization": "Bearer a", "Cookie": "c=1", "X-Api-Key": "k", "X-Sig": "s", "Accept": "text/plain"},
+		SecretHeaders: []string{"x-sig"},
 	}
-	for _, tt := range []struct{ path, wantKey, wantSig string }{
-		{"/same", "k", "s"},
-		{"/other", "", ""},
+	for _, tt := range []struct {
+		path string
+		kept bool
+	}{
+		{"/same", true},
+		{"/same-full", true},
+		{"/other", false},
+		{"/port", false},
 	} {
 		t.Run(tt.path, func(t *testing.T) {
+			got.Store(nil)
 			req.URL = srv.URL + tt.path
 			if res := p.Fetch(t.Context(), req); !res.OK() {
 				t.Fatalf("got error %s: %s", res.ErrorCode, res.Error)
 			}
-			h := *got.Load()
-			if h.Get("X-Api-Key") != tt.wantKey || h.Get("X-Sig") != tt.wantSig || h.Get("Accept") != "text/plain" {
-				t.Errorf("got X-Api-Key=%q X-Sig=%q Accept=%q, want %q %q text/plain",
-					h.Get("X-Api-Key"), h.Get("X-Sig"), h.Get("Accept"), tt.wantKey, tt.wantSig)
+			h := got.Load()
+			if h == nil {
+				t.Fatal("the redirect target saw no request")
+			}
+			for _, k := range []string{"Authorization", "Cookie", "X-Api-Key", "X-Sig"} {
+				want := req.Header[k]
+				if !tt.kept {
+					want = ""
+				}
+				if got := h.Get(k); got != want {
+					t.Errorf("%s: got %q, want %q", k, got, want)
+				}
+			}
+			if got, want := h.Get("Accept"), "text/plain"; got != want {
+				t.Errorf("Accept: got %q, want %q", got, want)
 			}
 		})
 	}
