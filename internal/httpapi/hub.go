@@ -58,6 +58,12 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
+		if first, _, _ := strings.Cut(t, "/"); first == apistream.ProxySegment {
+			// A proxy stream may carry what its opener's headers fetched: it is read only through
+			// /v1/proxy, by whoever gives the same target.
+			s.writeError(w, r, apistream.Errorf(apistream.EFORBIDDEN, "proxy streams are read through /v1/proxy, not subscribed to: %q", t))
+			return
+		}
 		if err := p.CanSubscribe(t); err != nil {
 			s.writeError(w, r, err)
 			return
@@ -123,7 +129,8 @@ func (s *Server) handleJobStream(w http.ResponseWriter, r *http.Request) {
 
 // handleProxy streams any URL without a job: GET /v1/proxy?url=TARGET&interval=5s&header=Name:%20value.
 // The target is polled while at least one subscriber is connected; subscribers of the same target
-// share the poll. Who may: a token covering the topic proxy/** (or the admin).
+// share the poll. Who may: a token covering the topic proxy/** (or the admin). The stream's topic is
+// the proxy's secret name for the target, which /v1/subscribe refuses.
 func (s *Server) handleProxy(w http.ResponseWriter, r *http.Request) {
 	p, err := s.auth.Authenticate(r)
 	if err == nil {
