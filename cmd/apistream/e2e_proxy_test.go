@@ -121,3 +121,27 @@ func TestProxy_SharedPoll(t *testing.T) {
 		t.Errorf("proxy to the metadata address: %d %+v, want 403", code, e.Error)
 	}
 }
+
+// TestProxy_Dialects: with ?events=streamdata a proxy stream's snapshots, the first live one
+// included, are named data and a failed poll error; without it, snapshot and upstream-error.
+func TestProxy_Dialects(t *testing.T) {
+	upstream := httptest.NewServer(flakyUpstream())
+	defer upstream.Close()
+	s := startServer(t)
+	target := s.URL + "/v1/proxy?" + url.Values{"url": {upstream.URL}, "interval": {"1s"}}.Encode()
+	sd := subscribe(t, target+"&events=streamdata", "", "")
+	if e := sd.waitEvents(t, 1)[0]; e.Type != "data" {
+		t.Errorf("streamdata: first event %q %s, want data", e.Type, e.Data)
+	}
+	plain := subscribe(t, target, "", "")
+	waitFor(t, "two documents and two failures on both streams", func() bool {
+		a, b := eventTypes(sd.got()), eventTypes(plain.got())
+		return a["data"] >= 2 && a["error"] >= 2 && b["snapshot"] >= 2 && b["upstream-error"] >= 2
+	})
+	if got := eventTypes(sd.got(), "data", "error"); len(got) != 0 {
+		t.Errorf("streamdata stream: also got %v", got)
+	}
+	if got := eventTypes(plain.got(), "snapshot", "upstream-error"); len(got) != 0 {
+		t.Errorf("default stream: also got %v", got)
+	}
+}

@@ -26,6 +26,7 @@ type Subscriber struct {
 	eventsSent atomic.Uint64
 	bytesSent  atomic.Uint64
 	stats      *Stats
+	dialect    *Dialect // how its events are named; nil for as published
 }
 
 func newConnID() string {
