@@ -175,18 +175,18 @@ func (h *Hub) write(rc *http.ResponseController, w http.ResponseWriter, s *Subsc
 	n := len(prefix)
 	if len(prefix) > 0 {
 		if _, err := w.Write(prefix); err != nil {
-			return false
+			return s.writeFailed(err)
 		}
 	}
 	for _, m := range msgs {
 		k, err := m.writeTo(w, s.dialect)
 		if err != nil {
-			return false
+			return s.writeFailed(err)
 		}
 		n += k
 	}
 	if err := rc.Flush(); err != nil {
-		return false
+		return s.writeFailed(err)
 	}
 	s.bytesSent.Add(uint64(n))
 	if len(msgs) > 0 {
