@@ -7,6 +7,31 @@ import (
 // MaxTopicLen is the longest topic name or pattern accepted, in bytes.
 const MaxTopicLen = 256
 
+// The first segments of the topics that belong to the server. No client may publish to them, and a
+// wildcard first segment never matches them (as MQTT's "$" topics), so a subscription or a grant of
+// "**" does not reach the server's streams: a pattern or grant must name the prefix.
+const (
+	JobsSegment  = "jobs"  // jobs/{id}: a job's stream, see JobTopic
+	ProxySegment = "proxy" // proxy/{name}: a proxy stream, read only through /v1/proxy
+)
+
+// ReservedTopic reports whether name (a topic or a pattern) is under a server-owned first segment.
+func ReservedTopic(name string) bool {
+	first := firstSegment(name)
+	return first == JobsSegment || first == ProxySegment
+}
+
+func firstSegment(s string) string {
+	first, _, _ := strings.Cut(s, "/")
+	return first
+}
+
+// wildFirst reports whether pattern's first segment is a wildcard.
+func wildFirst(pattern string) bool {
+	first := firstSegment(pattern)
+	return first == "*" || first == "**"
+}
+
 // ValidateTopic reports whether name is a topic events can be published to: one or more
 // '/'-separated segments, none empty, no wildcard segment, printable characters only.
 func ValidateTopic(name string) error {
@@ -60,8 +85,11 @@ func IsPattern(pattern string) bool {
 
 // MatchTopic reports whether topic matches pattern, segment by segment: '*' matches exactly one
 // segment and a final '**' one or more; any other segment matches only itself, so "details/26" does
-// not match "details/2665".
+// not match "details/2665". A wildcard first segment does not match a ReservedTopic.
 func MatchTopic(pattern, topic string) bool {
+	if wildFirst(pattern) && ReservedTopic(topic) {
+		return false
+	}
 	for {
 		p, prest, pmore := strings.Cut(pattern, "/")
 		t, trest, tmore := strings.Cut(topic, "/")
@@ -89,7 +117,7 @@ func MatchAny(patterns []string, topic string) bool {
 
 // Covers reports whether every topic matched by pattern is also matched by one of grants; it decides
 // whether a token allowed grants may subscribe to pattern. It is exact for the patterns ValidatePattern
-// accepts.
+// accepts, reserved topics included: only a grant that names jobs/ covers a pattern under jobs/.
 func Covers(grants []string, pattern string) bool {
 	for _, g := range grants {
 		if covers(g, pattern) {
@@ -100,6 +128,9 @@ func Covers(grants []string, pattern string) bool {
 }
 
 func covers(grant, pattern string) bool {
+	if wildFirst(grant) && ReservedTopic(pattern) {
+		return false // the grant matches no topic under a reserved segment
+	}
 	for {
 		g, grest, gmore := strings.Cut(grant, "/")
 		p, prest, pmore := strings.Cut(pattern, "/")

@@ -73,3 +73,57 @@ func TestValidatePattern(t *testing.T) {
 		t.Error("ValidateTopic(a/*) = nil, want an error: no wildcards when publishing")
 	}
 }
+
+// TestMatchTopic_Reserved: a wildcard first segment never matches the server's jobs/ and proxy/
+// topics; a pattern that names the prefix does.
+func TestMatchTopic_Reserved(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, topic string
+		want           bool
+	}{
+		{"**", "jobs/1", false},
+		{"**", "proxy/ab12", false},
+		{"*/*", "jobs/1", false},
+		{"*", "jobs", false},
+		{"*/1", "jobs/1", false},
+		{"jobs/**", "jobs/1", true},
+		{"jobs/*", "jobs/1", true},
+		{"proxy/*", "proxy/ab12", true},
+		{"**", "jobsx/1", true},
+		{"*/jobs", "news/jobs", true},
+	} {
+		if got := apistream.MatchTopic(tc.pattern, tc.topic); got != tc.want {
+			t.Errorf("MatchTopic(%q, %q) = %v, want %v", tc.pattern, tc.topic, got, tc.want)
+		}
+	}
+}
+
+// TestCovers_Reserved: only a grant that names jobs (or proxy) covers patterns under it.
+func TestCovers_Reserved(t *testing.T) {
+	for _, tc := range []struct {
+		grant, pattern string
+		want           bool
+	}{
+		{"**", "jobs/1", false},
+		{"**", "jobs/**", false},
+		{"*/*", "jobs/1", false},
+		{"**", "**", true},
+		{"**", "*/x", true},
+		{"jobs/**", "jobs/1", true},
+		{"jobs/**", "jobs/**", true},
+		{"jobs/*", "jobs/1", true},
+		{"jobs/**", "**", false},
+	} {
+		if got := apistream.Covers([]string{tc.grant}, tc.pattern); got != tc.want {
+			t.Errorf("Covers(%q, %q) = %v, want %v", tc.grant, tc.pattern, got, tc.want)
+		}
+	}
+}
+
+func TestReservedTopic(t *testing.T) {
+	for topic, want := range map[string]bool{"jobs/1": true, "jobs": true, "proxy/x": true, "jobsx": false, "news/jobs": false, "**": false} {
+		if got := apistream.ReservedTopic(topic); got != want {
+			t.Errorf("ReservedTopic(%q) = %v, want %v", topic, got, want)
+		}
+	}
+}

@@ -238,6 +238,8 @@ func TestHub_Publish(t *testing.T) {
 	for _, tc := range []struct{ name, method, path, body, field string }{
 		{"event with LF", "POST", "/v1/publish/b/1?event=a%0Ab", "x", "event"},
 		{"id with NUL", "POST", "/v1/publish/b/1?id=a%00b", "x", "id"},
+		{"id not UTF-8", "POST", "/v1/publish/b/1?id=a%FFb", "x", "id"},
+		{"event not UTF-8", "POST", "/v1/publish/b/1?event=%E2%82", "x", "event"},
 		{"wildcard topic", "POST", "/v1/publish/b/*", "x", "topic"},
 		{"bad batch line", "POST", "/v1/publish", "{\"topic\":\"b/1\",\"data\":1}\nnot json\n", "line 2"},
 		{"batch line with CR in event", "POST", "/v1/publish", `{"topic":"b/1","event":"a\rb","data":1}`, "line 1: event"},

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 
@@ -178,5 +179,83 @@ func TestJobStream_Unchanged(t *testing.T) {
 	}
 	if got := metric(t, s, "apistream_store_bodies"); got != "1" {
 		t.Errorf("apistream_store_bodies %s after %d unchanged runs, want 1", got, ch.Runs)
+	}
+}
+
+// flakyUpstream answers every other request with a 503 and the others with a small document that
+// changes each time, whose patch is larger than the document: each change is a snapshot.
+func flakyUpstream() http.HandlerFunc {
+	var mu sync.Mutex
+	n := 0
+	return func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		v := n
+		mu.Unlock()
+		if v%2 == 0 {
+			http.Error(w, "try later", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"v":%d}`, v)
+	}
+}
+
+// eventTypes returns the types of evs that are not in skip.
+func eventTypes(evs []ssestream.Event, skip ...string) map[string]int {
+	out := map[string]int{}
+	for _, e := range evs {
+		if !slices.Contains(skip, e.Type) {
+			out[e.Type]++
+		}
+	}
+	return out
+}
+
+// TestJobStream_Dialects: with ?events=streamdata every snapshot is named data (the first, later ones
+// live, and those replayed from the history) and a failed run is error; without it, snapshot and
+// upstream-error, which a browser's EventSource does not confuse with a broken connection.
+func TestJobStream_Dialects(t *testing.T) {
+	upstream := httptest.NewServer(flakyUpstream())
+	defer upstream.Close()
+	s := startServer(t)
+	spec := map[string]any{"name": "flaky", "url": upstream.URL, "interval": "1s"}
+	if code := call(t, "POST", s.URL+"/v1/jobs", "", spec, nil); code != http.StatusCreated {
+		t.Fatalf("register: %d", code)
+	}
+	sd := subscribe(t, s.URL+"/v1/jobs/flaky/stream?events=streamdata", "", "")
+	plain := subscribe(t, s.URL+"/v1/jobs/flaky/stream", "", "")
+	if code := call(t, "POST", s.URL+"/v1/jobs/flaky/start", "", nil, nil); code != http.StatusOK {
+		t.Fatalf("start: %d", code)
+	}
+	enough := func(c *sseClient, doc, fail string) bool {
+		n := eventTypes(c.got())
+		return n[doc] >= 3 && n[fail] >= 2
+	}
+	waitFor(t, "three documents and two failures on both streams", func() bool {
+		return enough(sd, "data", "error") && enough(plain, "snapshot", "upstream-error")
+	})
+	for name, c := range map[string]struct {
+		s    *sseClient
+		want []string
+	}{"streamdata": {sd, []string{"data", "error"}}, "default": {plain, []string{"snapshot", "upstream-error"}}} {
+		if got := eventTypes(c.s.got(), append(c.want, "state")...); len(got) != 0 {
+			t.Errorf("%s stream: also got events %v, want only %q and state", name, got, c.want)
+		}
+	}
+	// A resume replays the history in the subscriber's dialect.
+	evs := sd.got()
+	sd.close()
+	first := evs[0].ID
+	for _, e := range evs {
+		if e.Type == "data" {
+			first = e.ID
+			break
+		}
+	}
+	r := subscribe(t, s.URL+"/v1/jobs/flaky/stream?events=streamdata", "", first)
+	waitFor(t, "a replayed document", func() bool { return eventTypes(r.got())["data"] >= 2 })
+	if got := eventTypes(r.got(), "data", "error", "state"); len(got) != 0 {
+		t.Errorf("resumed streamdata stream: got events %v, want only data, error and state", got)
 	}
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/apistream/apistream/internal/httpapi"
 )
@@ -119,5 +122,95 @@ func TestProxy_SharedPoll(t *testing.T) {
 	var e httpapi.ErrorResponse
 	if code := call(t, "GET", s.URL+"/v1/proxy?url="+url.QueryEscape("http://169.254.169.254/latest"), "", nil, &e); code != 403 {
 		t.Errorf("proxy to the metadata address: %d %+v, want 403", code, e.Error)
+	}
+}
+
+// TestProxy_Dialects: with ?events=streamdata a proxy stream's snapshots, the first live one
+// included, are named data and a failed poll error; without it, snapshot and upstream-error.
+func TestProxy_Dialects(t *testing.T) {
+	upstream := httptest.NewServer(flakyUpstream())
+	defer upstream.Close()
+	s := startServer(t)
+	target := s.URL + "/v1/proxy?" + url.Values{"url": {upstream.URL}, "interval": {"1s"}}.Encode()
+	sd := subscribe(t, target+"&events=streamdata", "", "")
+	if e := sd.waitEvents(t, 1)[0]; e.Type != "data" {
+		t.Errorf("streamdata: first event %q %s, want data", e.Type, e.Data)
+	}
+	plain := subscribe(t, target, "", "")
+	waitFor(t, "two documents and two failures on both streams", func() bool {
+		a, b := eventTypes(sd.got()), eventTypes(plain.got())
+		return a["data"] >= 2 && a["error"] >= 2 && b["snapshot"] >= 2 && b["upstream-error"] >= 2
+	})
+	if got := eventTypes(sd.got(), "data", "error"); len(got) != 0 {
+		t.Errorf("streamdata stream: also got %v", got)
+	}
+	if got := eventTypes(plain.got(), "snapshot", "upstream-error"); len(got) != 0 {
+		t.Errorf("default stream: also got %v", got)
+	}
+}
+
+// rawStream is an event stream read as bytes.
+type rawStream struct {
+	url string
+	rd  *bufio.Reader
+}
+
+// openRaw opens url as an event stream, closed when the test ends or after a generous deadline.
+func openRaw(t *testing.T, url string) *rawStream {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		t.Fatalf("GET %s: %d", url, resp.StatusCode)
+	}
+	timer := time.AfterFunc(30*time.Second, func() { resp.Body.Close() })
+	t.Cleanup(func() { timer.Stop(); resp.Body.Close() })
+	return &rawStream{url: url, rd: bufio.NewReader(resp.Body)}
+}
+
+// read returns the stream's bytes up to the end of its next n events with data.
+func (s *rawStream) read(t *testing.T, n int) []byte {
+	t.Helper()
+	var raw []byte
+	for data := false; n > 0; {
+		line, err := s.rd.ReadBytes('\n')
+		raw = append(raw, line...)
+		if err != nil {
+			t.Fatalf("stream %s ended after %q: %v", s.url, raw, err)
+		}
+		switch {
+		case bytes.HasPrefix(line, []byte("data:")):
+			data = true
+		case len(bytes.TrimSpace(line)) == 0 && data:
+			data, n = false, n-1
+		}
+	}
+	return raw
+}
+
+// TestProxy_InvalidUTF8: an upstream JSON body with bytes that are not UTF-8, and a published event
+// with such data, reach subscribers as valid UTF-8, the bad bytes replaced by U+FFFD.
+func TestProxy_InvalidUTF8(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte("{\"name\":\"caf\xe9 \xff\xfe\",\"ok\":\"\u00e9\"}"))
+	}))
+	defer upstream.Close()
+	s := startServer(t)
+	raw := openRaw(t, s.URL+"/v1/proxy?"+url.Values{"url": {upstream.URL}, "interval": {"1s"}}.Encode()).read(t, 1)
+	if !utf8.Valid(raw) {
+		t.Errorf("proxy stream is not UTF-8: %q", raw)
+	}
+	if want := "caf\uFFFD \uFFFD"; !strings.Contains(string(raw), want) || !strings.Contains(string(raw), "\u00e9") {
+		t.Errorf("proxy stream %q, want the bad bytes as U+FFFD (%q) and the good ones kept", raw, want)
+	}
+
+	sub := openRaw(t, s.URL+"/v1/subscribe/bin")
+	s.publish(t, "", "bin", "a\x80b")
+	if raw := sub.read(t, 1); !utf8.Valid(raw) || !strings.Contains(string(raw), "data: a\uFFFDb\n") {
+		t.Errorf("published stream %q, want valid UTF-8 with a\\uFFFDb", raw)
 	}
 }

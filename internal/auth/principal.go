@@ -31,11 +31,15 @@ func (p *Principal) CanSubscribe(pattern string) error {
 	return apistream.Errorf(apistream.EFORBIDDEN, "token does not allow subscribing to %q", pattern)
 }
 
-// CanPublish reports whether p may publish to topic. Publishing always needs a token.
+// CanPublish reports whether p may publish to topic. Publishing always needs a token, and no one
+// publishes to the server's own topics (apistream.ReservedTopic), not even the admin: only the
+// server writes job and proxy streams.
 func (p *Principal) CanPublish(topic string) error {
 	switch {
 	case p == nil || p.Anonymous && !p.Admin:
 		return apistream.Errorf(apistream.EUNAUTHORIZED, "publishing needs a token")
+	case apistream.ReservedTopic(topic):
+		return apistream.Errorf(apistream.EFORBIDDEN, "topic %q belongs to the server's job and proxy streams: no client may publish to it", topic)
 	case p.Admin || apistream.MatchAny(p.Publish, topic):
 		return nil
 	}

@@ -24,6 +24,9 @@ func TestPrincipal_CanSubscribe(t *testing.T) {
 		{"one of several grants", &auth.Principal{Subscribe: []string{"sport/*", "users/42"}}, "users/42", ""},
 		{"literal grant is exact", &auth.Principal{Subscribe: []string{"users/42"}}, "users/420", apistream.EFORBIDDEN},
 		{"no grants", &auth.Principal{Subject: "42"}, "news", apistream.EFORBIDDEN},
+		{"** grant, jobs", &auth.Principal{Subscribe: []string{"**"}}, "jobs/**", apistream.EFORBIDDEN},
+		{"jobs grant, jobs", &auth.Principal{Subscribe: []string{"jobs/**"}}, "jobs/7", ""},
+		{"admin, jobs", &auth.Principal{Admin: true}, "jobs/**", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			CheckErr(t, tc.p.CanSubscribe(tc.pattern), tc.code, "")
@@ -44,6 +47,10 @@ func TestPrincipal_CanPublish(t *testing.T) {
 		{"grant matches", &auth.Principal{Publish: []string{"news/**"}}, "news/sport/1", ""},
 		{"grant does not match", &auth.Principal{Publish: []string{"news/*"}}, "news/sport/1", apistream.EFORBIDDEN},
 		{"subscribe grant is not publish", &auth.Principal{Subscribe: []string{"news/**"}}, "news/sport", apistream.EFORBIDDEN},
+		{"admin, jobs", &auth.Principal{Admin: true}, "jobs/1", apistream.EFORBIDDEN},
+		{"admin, proxy", &auth.Principal{Admin: true}, "proxy/x", apistream.EFORBIDDEN},
+		{"** publisher, jobs", &auth.Principal{Publish: []string{"**"}}, "jobs/1", apistream.EFORBIDDEN},
+		{"jobs publisher, jobs", &auth.Principal{Publish: []string{"jobs/**"}}, "jobs/1", apistream.EFORBIDDEN},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			CheckErr(t, tc.p.CanPublish(tc.topic), tc.code, "")

@@ -14,6 +14,7 @@ import (
 	"github.com/apistream/apistream"
 	"github.com/apistream/apistream/internal/auth"
 	"github.com/apistream/apistream/internal/hub"
+	"github.com/apistream/apistream/internal/jobstream"
 	"github.com/apistream/apistream/internal/proxy"
 )
 
@@ -58,6 +59,12 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
+		if first, _, _ := strings.Cut(t, "/"); first == apistream.ProxySegment {
+			// A proxy stream may carry what its opener's headers fetched: it is read only through
+			// /v1/proxy, by whoever gives the same target.
+			s.writeError(w, r, apistream.Errorf(apistream.EFORBIDDEN, "proxy streams are read through /v1/proxy, not subscribed to: %q", t))
+			return
+		}
 		if err := p.CanSubscribe(t); err != nil {
 			s.writeError(w, r, err)
 			return
@@ -91,8 +98,7 @@ func (s *Server) handleUserStream(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleJobStream streams a job: a snapshot of its latest response, then a patch per change, errors
-// and state changes. ?events=streamdata names the snapshot event "data", as Streamdata.io's clients
-// expect.
+// and state changes. ?events=streamdata speaks the dialect Streamdata.io's clients expect.
 func (s *Server) handleJobStream(w http.ResponseWriter, r *http.Request) {
 	p, err := s.auth.Authenticate(r)
 	if err != nil {
@@ -109,7 +115,7 @@ func (s *Server) handleJobStream(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	snapshot, err := snapshotEvent(r)
+	dialect, err := streamDialect(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -118,12 +124,13 @@ func (s *Server) handleJobStream(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.serveStreamOf(w, r, p, []string{topic}, snapshot)
+	s.serveStreamOf(w, r, p, hub.StreamRequest{Topics: []string{topic}, SnapshotEvent: jobstream.EventSnapshot, Dialect: dialect})
 }
 
 // handleProxy streams any URL without a job: GET /v1/proxy?url=TARGET&interval=5s&header=Name:%20value.
 // The target is polled while at least one subscriber is connected; subscribers of the same target
-// share the poll. Who may: a token covering the topic proxy/** (or the admin).
+// share the poll. Who may: a token covering the topic proxy/** (or the admin). The stream's topic is
+// the proxy's secret name for the target, which /v1/subscribe refuses.
 func (s *Server) handleProxy(w http.ResponseWriter, r *http.Request) {
 	p, err := s.auth.Authenticate(r)
 	if err == nil {
@@ -161,7 +168,7 @@ func (s *Server) handleProxy(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	snapshot, err := snapshotEvent(r)
+	dialect, err := streamDialect(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -177,36 +184,36 @@ func (s *Server) handleProxy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	s.serveStreamOf(w, r, p, []string{topic}, snapshot)
+	s.serveStreamOf(w, r, p, hub.StreamRequest{Topics: []string{topic}, SnapshotEvent: jobstream.EventSnapshot, Dialect: dialect})
 }
 
-// snapshotEvent is the name of a stream's snapshot event: "snapshot", or "data" for
-// ?events=streamdata, as Streamdata.io's clients expect.
-func snapshotEvent(r *http.Request) (string, error) {
+// streamDialect is how a job or proxy stream names its events: as published (nil), or for
+// ?events=streamdata as Streamdata.io's clients expect.
+func streamDialect(r *http.Request) (*hub.Dialect, error) {
 	switch ev := r.URL.Query().Get("events"); ev {
 	case "":
-		return "snapshot", nil
+		return nil, nil
 	case "streamdata":
-		return "data", nil
+		return jobstream.Streamdata, nil
 	default:
-		return "", apistream.Invalidf("events", "events %q is not streamdata", ev)
+		return nil, apistream.Invalidf("events", "events %q is not streamdata", ev)
 	}
 }
 
 func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, p *auth.Principal, topics []string) {
-	s.serveStreamOf(w, r, p, topics, "")
+	s.serveStreamOf(w, r, p, hub.StreamRequest{Topics: topics})
 }
 
-func (s *Server) serveStreamOf(w http.ResponseWriter, r *http.Request, p *auth.Principal, topics []string, snapshotEvent string) {
+// serveStreamOf serves req, completed with what r and p say.
+func (s *Server) serveStreamOf(w http.ResponseWriter, r *http.Request, p *auth.Principal, req hub.StreamRequest) {
 	lastID := r.Header.Get("Last-Event-ID")
 	if lastID == "" {
 		lastID = r.URL.Query().Get("last_event_id")
 	}
 	clientIP, _, _ := net.SplitHostPort(r.RemoteAddr)
-	err := s.cfg.Hub.ServeStream(w, r, hub.StreamRequest{
-		Topics: topics, LastEventID: lastID, Subject: p.Subject, RequestPath: r.URL.Path,
-		ClientIP: clientIP, UserAgent: r.UserAgent(), Expires: p.ExpiresAt, SnapshotEvent: snapshotEvent,
-	})
+	req.LastEventID, req.Subject, req.RequestPath = lastID, p.Subject, r.URL.Path
+	req.ClientIP, req.UserAgent, req.Expires = clientIP, r.UserAgent(), p.ExpiresAt
+	err := s.cfg.Hub.ServeStream(w, r, req)
 	if err != nil {
 		s.writeError(w, r, err)
 	}

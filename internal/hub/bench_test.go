@@ -16,6 +16,11 @@ import (
 // openStreams starts n subscribers of topic that write to memnet.DiscardWriters; the returned func ends
 // them and waits.
 func openStreams(tb testing.TB, h *hub.Hub, topic string, n int) func() {
+	return openDialectStreams(tb, h, topic, n, nil)
+}
+
+// openDialectStreams is openStreams for streams that speak dialect d.
+func openDialectStreams(tb testing.TB, h *hub.Hub, topic string, n int, d *hub.Dialect) func() {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -26,7 +31,7 @@ func openStreams(tb testing.TB, h *hub.Hub, topic string, n int) func() {
 		go func() {
 			defer wg.Done()
 			r := httptest.NewRequestWithContext(ctx, "GET", "/v1/subscribe/"+topic, nil)
-			_ = h.ServeStream(writers[i], r, hub.StreamRequest{Topics: []string{topic}})
+			_ = h.ServeStream(writers[i], r, hub.StreamRequest{Topics: []string{topic}, Dialect: d})
 		}()
 	}
 	// A stream writes its greeting once it is subscribed: from then on it gets every event.
@@ -50,22 +55,25 @@ func publishAndWait(tb testing.TB, h *hub.Hub, m apistream.Message, subs uint64)
 }
 
 // TestHub_NoAllocationPerSubscriber: an event costs the same allocations for 1 subscriber as for
-// 200: it is encoded once and shared, and delivery allocates nothing per subscriber.
+// 200: it is encoded once and shared, and delivery allocates nothing per subscriber, also for
+// subscribers whose dialect renames the event.
 func TestHub_NoAllocationPerSubscriber(t *testing.T) {
-	allocs := func(subs int) float64 {
-		h := hub.New(hub.Config{})
-		defer h.Close()
-		topic := fmt.Sprintf("t%d", subs)
-		stop := openStreams(t, h, topic, subs)
-		defer stop()
-		m := apistream.Message{Topic: topic, Data: []byte(`{"2665":1}`)}
-		publishAndWait(t, h, m, uint64(subs)) // warm up each stream's buffers
-		return testing.AllocsPerRun(200, func() { publishAndWait(t, h, m, uint64(subs)) })
-	}
-	one, many := allocs(1), allocs(200)
-	t.Logf("allocations per event: %.1f with 1 subscriber, %.1f with 200", one, many)
-	if many > one+2 {
-		t.Errorf("allocations per event grow with subscribers: %.1f for 1, %.1f for 200", one, many)
+	for _, d := range []*hub.Dialect{nil, hub.NewDialect(map[string]string{"snapshot": "data"})} {
+		allocs := func(subs int) float64 {
+			h := hub.New(hub.Config{})
+			defer h.Close()
+			topic := fmt.Sprintf("t%d", subs)
+			stop := openDialectStreams(t, h, topic, subs, d)
+			defer stop()
+			m := apistream.Message{Topic: topic, Event: "snapshot", Data: []byte(`{"2665":1}`)}
+			publishAndWait(t, h, m, uint64(subs)) // warm up each stream's buffers
+			return testing.AllocsPerRun(200, func() { publishAndWait(t, h, m, uint64(subs)) })
+		}
+		one, many := allocs(1), allocs(200)
+		t.Logf("dialect %v: allocations per event: %.1f with 1 subscriber, %.1f with 200", d != nil, one, many)
+		if many > one+2 {
+			t.Errorf("dialect %v: allocations per event grow with subscribers: %.1f for 1, %.1f for 200", d != nil, one, many)
+		}
 	}
 }
 

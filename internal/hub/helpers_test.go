@@ -27,10 +27,14 @@ func newTestHub(t *testing.T, cfg hub.Config) *testHub {
 	ln := memnet.Listen()
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		err := h.ServeStream(w, r, hub.StreamRequest{
+		req := hub.StreamRequest{
 			Topics: q["topic"], LastEventID: r.Header.Get("Last-Event-ID"), RequestPath: r.URL.Path,
 			SnapshotEvent: q.Get("snapshot"),
-		})
+		}
+		if q.Get("dialect") != "" {
+			req.Dialect = testDialect
+		}
+		err := h.ServeStream(w, r, req)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 		}
@@ -44,6 +48,9 @@ func newTestHub(t *testing.T, cfg hub.Config) *testHub {
 	})
 	return &testHub{Hub: h, client: client}
 }
+
+// testDialect is the dialect of streams opened with ?dialect=1.
+var testDialect = hub.NewDialect(map[string]string{"snapshot": "data", "oops": "error"})
 
 func (th *testHub) publish(t *testing.T, topic, event, data string) string {
 	t.Helper()

@@ -89,7 +89,7 @@ type Stats struct {
 	Emitted         atomic.Uint64 // events fanned out (after roll-up)
 	Delivered       atomic.Uint64 // events written to subscribers
 	Dropped         atomic.Uint64 // events not delivered because a subscriber's queue was full
-	SlowDisconnects atomic.Uint64 // subscribers disconnected because their queue was full
+	SlowDisconnects atomic.Uint64 // subscribers disconnected because their queue was full or a write timed out
 	Connects        atomic.Uint64 // streams opened
 }
 

@@ -98,3 +98,28 @@ func TestHub_NoStateForGoneUsers(t *testing.T) {
 		}
 	})
 }
+
+// TestHub_WriteTimeoutIsSlow: a subscriber that stops reading is disconnected when a write misses its
+// deadline, before its queue fills, and that counts as a slow disconnect.
+func TestHub_WriteTimeoutIsSlow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		th := newTestHub(t, hub.Config{WriteTimeout: time.Second})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://hub/sub?topic=feed", nil)
+		resp, err := th.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close() // read nothing: the in-memory connection has no buffer to fill
+		th.publish(t, "feed", "", strings.Repeat("x", 64<<10))
+		time.Sleep(2 * time.Second) // past the write deadline
+		synctest.Wait()
+		if conns, _ := th.Connections(); len(conns) != 0 {
+			t.Errorf("%d connections, want the stuck one gone", len(conns))
+		}
+		if got := th.Stats().SlowDisconnects.Load(); got != 1 {
+			t.Errorf("slow disconnects %d, want 1", got)
+		}
+	})
+}

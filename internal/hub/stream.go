@@ -39,6 +39,8 @@ type StreamRequest struct {
 	// that carries the state: the stream starts with it instead of a reset when there is nothing to
 	// resume from.
 	SnapshotEvent string
+	// Dialect, when set, renames the events of this stream, the snapshot included.
+	Dialect *Dialect
 }
 
 // ServeStream serves one SSE stream until the client leaves, the hub closes, the stream reaches its
@@ -60,6 +62,7 @@ func (h *Hub) ServeStream(w http.ResponseWriter, r *http.Request, req StreamRequ
 		ID: newConnID(), Topics: topics, Subject: req.Subject, RequestPath: req.RequestPath,
 		ClientIP: req.ClientIP, UserAgent: req.UserAgent, CreatedAt: h.cfg.Now(),
 		queue: make(chan *message, h.cfg.QueueSize), kicked: make(chan struct{}), stats: &h.stats,
+		dialect: req.Dialect,
 	}
 	SetStreamHeaders(w.Header())
 	if r.Method == http.MethodHead {
@@ -83,7 +86,7 @@ func (h *Hub) ServeStream(w http.ResponseWriter, r *http.Request, req StreamRequ
 	var seen map[string]uint64
 	var reset bool
 	if req.SnapshotEvent != "" && len(topics) == 1 && !apistream.IsPattern(topics[0]) {
-		buf, replay, seen = h.replayState(buf, topics[0], req.LastEventID, req.SnapshotEvent)
+		buf, replay, seen = h.replayState(buf, topics[0], req.LastEventID, req.Dialect.Name(req.SnapshotEvent))
 	} else {
 		replay, seen, reset = h.replay(s, req.LastEventID)
 	}
@@ -172,17 +175,18 @@ func (h *Hub) write(rc *http.ResponseController, w http.ResponseWriter, s *Subsc
 	n := len(prefix)
 	if len(prefix) > 0 {
 		if _, err := w.Write(prefix); err != nil {
-			return false
+			return s.writeFailed(err)
 		}
 	}
 	for _, m := range msgs {
-		if _, err := w.Write(m.frame); err != nil {
-			return false
+		k, err := m.writeTo(w, s.dialect)
+		if err != nil {
+			return s.writeFailed(err)
 		}
-		n += len(m.frame)
+		n += k
 	}
 	if err := rc.Flush(); err != nil {
-		return false
+		return s.writeFailed(err)
 	}
 	s.bytesSent.Add(uint64(n))
 	if len(msgs) > 0 {

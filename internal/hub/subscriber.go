@@ -3,6 +3,9 @@ package hub
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +29,7 @@ type Subscriber struct {
 	eventsSent atomic.Uint64
 	bytesSent  atomic.Uint64
 	stats      *Stats
+	dialect    *Dialect // how its events are named; nil for as published
 }
 
 func newConnID() string {
@@ -46,6 +50,19 @@ func (s *Subscriber) offer(m *message) {
 			s.kick("too slow: its queue of events is full")
 		}
 	}
+}
+
+// writeFailed notes why a write to the subscriber failed and returns false: the stream is over. A
+// write that missed its deadline means the client does not read fast enough, which is a slow
+// disconnect as much as a full queue is (counted once per subscriber).
+func (s *Subscriber) writeFailed(err error) bool {
+	var ne net.Error
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+		if !s.slow.Swap(true) {
+			s.stats.SlowDisconnects.Add(1)
+		}
+	}
+	return false
 }
 
 // kick asks the subscriber's stream to end.

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"io"
 	"strconv"
 	"sync"
 	"time"
@@ -13,8 +14,11 @@ type message struct {
 	topic string
 	seq   uint64
 	id    string // the id on the wire: the publisher's, or seq
+	event string
 	at    time.Time
 	frame []byte
+	// frame[evStart:evEnd] is the event line, which a Dialect may swap; empty without an event type.
+	evStart, evEnd int
 }
 
 func newMessage(topic string, seq uint64, id, event string, data []byte, at time.Time) *message {
@@ -22,7 +26,30 @@ func newMessage(topic string, seq uint64, id, event string, data []byte, at time
 		id = strconv.FormatUint(seq, 10)
 	}
 	frame := make([]byte, 0, len(id)+len(event)+len(data)+32)
-	return &message{topic: topic, seq: seq, id: id, at: at, frame: ssestream.AppendEvent(frame, id, event, data)}
+	m := &message{topic: topic, seq: seq, id: id, event: event, at: at, frame: ssestream.AppendEvent(frame, id, event, data)}
+	if event != "" {
+		m.evStart = len("id: ") + len(id) + 1
+		m.evEnd = m.evStart + len("event: ") + len(event) + 1
+	}
+	return m
+}
+
+// writeTo writes m as d names it and returns the bytes written.
+func (m *message) writeTo(w io.Writer, d *Dialect) (int, error) {
+	line, ok := d.line(m.event)
+	if !ok {
+		return w.Write(m.frame)
+	}
+	n, err := w.Write(m.frame[:m.evStart])
+	if err != nil {
+		return n, err
+	}
+	k, err := w.Write(line)
+	if n += k; err != nil {
+		return n, err
+	}
+	k, err = w.Write(m.frame[m.evEnd:])
+	return n + k, err
 }
 
 // topic is one topic's subscribers (those that asked for it alone), history and roll-up state.

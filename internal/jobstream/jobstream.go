@@ -24,9 +24,15 @@ import (
 const (
 	EventSnapshot = "snapshot" // the whole document (also mid-stream, when a patch would be larger)
 	EventPatch    = "patch"    // an RFC 6902 patch from the previous revision
-	EventError    = "error"    // a failed run: {code, message, status, at}
-	EventState    = "state"    // a state change: {state, reason, at}
+	// EventError is a failed run or poll: {code, message, status, at}. It is not "error": a browser's
+	// EventSource gives an "error" event to onerror, the handler of a broken connection.
+	EventError = "upstream-error"
+	EventState = "state" // a state change: {state, reason, at}
 )
+
+// Streamdata is the dialect of Streamdata.io's clients (?events=streamdata): a snapshot is "data"
+// and a failed run "error", as Streamdata.io named them.
+var Streamdata = hub.NewDialect(map[string]string{EventSnapshot: "data", EventError: "error"})
 
 // ErrorData is the data of an error event.
 type ErrorData struct {

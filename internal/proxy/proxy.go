@@ -6,6 +6,8 @@ package proxy
 import (
 	"cmp"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -55,26 +57,30 @@ func (t Target) Validate() error {
 	return apistream.ValidateHeaders("header", t.Headers)
 }
 
-// key identifies a target: the same URL, headers and interval share a poll.
-func (t Target) key() string {
+// key identifies a target: the same URL, headers and interval share a poll. It is an HMAC keyed by
+// the proxy's secret, and it names the target's hub topic: knowing the target, even the URL and the
+// interval of a stream someone opened with a secret header, does not tell the topic, and no name
+// seen on another server (or before a restart) names a stream here.
+func (t Target) key(secret []byte) string {
 	names := make([]string, 0, len(t.Headers))
 	for k := range t.Headers {
 		names = append(names, k)
 	}
 	slices.Sort(names)
-	h := sha256.New()
+	h := hmac.New(sha256.New, secret)
 	enc := json.NewEncoder(h)
 	_ = enc.Encode(t.URL)
 	_ = enc.Encode(t.Interval.String())
 	for _, k := range names {
 		_ = enc.Encode([2]string{k, t.Headers[k]})
 	}
-	return hex.EncodeToString(h.Sum(nil))[:24]
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Proxy runs the polls of the targets that have subscribers.
 type Proxy struct {
-	cfg Config
+	cfg    Config
+	secret []byte // keys the targets' topic names; random per process
 
 	mu      sync.Mutex
 	targets map[string]*poll
@@ -95,7 +101,9 @@ type poll struct {
 func New(cfg Config) *Proxy {
 	cfg.Timeout = cmp.Or(cfg.Timeout, 10*time.Second)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
-	return &Proxy{cfg: cfg, targets: map[string]*poll{}}
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret) // never fails (crypto/rand)
+	return &Proxy{cfg: cfg, secret: secret, targets: map[string]*poll{}}
 }
 
 // Acquire counts one more subscriber of t, starting its poll if it is the first, and returns the hub
@@ -104,7 +112,7 @@ func (p *Proxy) Acquire(t Target) (topic string, release func(), err error) {
 	if err := t.Validate(); err != nil {
 		return "", nil, err
 	}
-	key := t.key()
+	key := t.key(p.secret)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -113,7 +121,7 @@ func (p *Proxy) Acquire(t Target) (topic string, release func(), err error) {
 	pl := p.targets[key]
 	if pl == nil {
 		ctx, cancel := context.WithCancel(context.Background())
-		pl = &poll{target: t, topic: "proxy/" + key, cancel: cancel}
+		pl = &poll{target: t, topic: apistream.ProxySegment + "/" + key, cancel: cancel}
 		p.targets[key] = pl
 		p.running++
 		p.wg.Add(1)

@@ -18,6 +18,8 @@ func TestAppendEvent(t *testing.T) {
 		{"cr lines", "", "", "a\rb", "data: a\ndata: b\n\n"},
 		{"trailing newline", "", "", "a\n", "data: a\ndata: \n\n"},
 		{"blank line inside", "", "", "a\n\nb", "data: a\ndata: \ndata: b\n\n"},
+		{"not utf-8", "", "", "caf\xe9 \xff\xfe!", "data: caf\uFFFD \uFFFD!\n\n"},
+		{"not utf-8 across lines", "", "", "\xe2\x82\na\xe2\x82\xac", "data: \uFFFD\ndata: a\u20ac\n\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := string(ssestream.AppendEvent(nil, tc.id, tc.event, []byte(tc.data))); got != tc.want {
