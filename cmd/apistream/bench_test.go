@@ -18,6 +18,7 @@ import (
 // TestBenchHub_NoLoss measures a real server through the command line: every event published
 // reaches every subscriber, once and in order.
 func TestBenchHub_NoLoss(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	code, out, errOut := s.cli(t, "--json", "bench", "hub", "--conns", "20", "--rate", "50", "--duration", "1s", "--drain", "1s")
 	if code != 0 {
@@ -49,6 +50,7 @@ func TestBenchHub_NoLoss(t *testing.T) {
 
 // TestBenchHub_Cancel: an interrupted measurement ends at once, with its streams.
 func TestBenchHub_Cancel(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -76,6 +78,7 @@ func TestBenchHub_Cancel(t *testing.T) {
 }
 
 func TestBenchHub_Flags(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	for _, tc := range []struct {
 		args  []string
@@ -102,6 +105,7 @@ func TestBenchHub_Flags(t *testing.T) {
 }
 
 func TestLatencyHist_Percentile(t *testing.T) {
+	t.Parallel()
 	var h latencyHist
 	for i := 1; i <= 1000; i++ {
 		h.record(time.Duration(i) * time.Millisecond)
@@ -121,6 +125,7 @@ func TestLatencyHist_Percentile(t *testing.T) {
 }
 
 func TestBenchSub_Read(t *testing.T) {
+	t.Parallel()
 	stream := ": connected abc\n\nretry: 2000\n\n" +
 		"id: 7\ndata: 1:100\n\n" +
 		"id: 8\r\ndata: 2:100:xxxx\r\n\r\n" +

@@ -11,6 +11,7 @@ import (
 // TestLoadConfig_ServerLimits: the HTTP server's timeouts and connection limit have defaults and
 // refuse values that would disable them or make no sense.
 func TestLoadConfig_ServerLimits(t *testing.T) {
+	t.Parallel()
 	load := func(args ...string) (*Config, error) {
 		fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 		serveFlags(fs)

@@ -59,6 +59,7 @@ func startProcess(t *testing.T, bin, data string) *process {
 // directory: jobs are still running, every run recorded before the kill is there, and polling
 // resumes within one interval.
 func TestCrash_KillNine(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}

@@ -37,6 +37,7 @@ func noneToken(claims string) string {
 
 // TestHub_AuthMatrix: who may subscribe, read a user's stream and publish.
 func TestHub_AuthMatrix(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "--api-token", "admin-token", "--jwt-secret", testSecret, "--anonymous-subscribe", "public/**")
 	hour := time.Now().Add(time.Hour)
 	user42 := hsToken(t, testSecret, "42", []string{"news/**"}, []string{"news/**"}, hour)
@@ -97,6 +98,7 @@ func TestHub_AuthMatrix(t *testing.T) {
 // TestHub_CookieOnlyForStreams: a token in a cookie opens a stream, but cannot publish or
 // administer: a cross-site form would send the cookie too.
 func TestHub_CookieOnlyForStreams(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "--api-token", "admin-token", "--jwt-secret", testSecret)
 	for _, tc := range []struct {
 		method, path string
@@ -123,6 +125,7 @@ func TestHub_CookieOnlyForStreams(t *testing.T) {
 
 // TestHub_UserStream: a message to a user reaches that user's streams only.
 func TestHub_UserStream(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "--api-token", "admin-token", "--jwt-secret", testSecret)
 	hour := time.Now().Add(time.Hour)
 	u42 := subscribe(t, s.URL+"/v1/users/42/stream", hsToken(t, testSecret, "42", nil, nil, hour), "")

@@ -15,6 +15,7 @@ import (
 // TestCLI_PublishStdin: `echo hello | apistream publish` publishes "hello": one trailing newline of
 // standard input is dropped, as curl does, and only one.
 func TestCLI_PublishStdin(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	c := subscribe(t, s.URL+"/v1/subscribe/news", "", "")
 	inputs := []struct{ stdin, want string }{
@@ -41,6 +42,7 @@ func TestCLI_PublishStdin(t *testing.T) {
 // TestCLI_TailHeaders: tail asks for an uncached stream as a browser's EventSource does, and names
 // itself as jobs do, unless -H says otherwise.
 func TestCLI_TailHeaders(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var got []http.Header
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -85,6 +87,7 @@ func TestCLI_TailHeaders(t *testing.T) {
 // TestCLI_JobsIntervalColumn: the job tables show an interval for polling jobs and none for
 // stream-mode jobs, which have none.
 func TestCLI_JobsIntervalColumn(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	call(t, "POST", s.URL+"/v1/jobs", "", map[string]any{"name": "poll", "url": "http://127.0.0.1:9/poll", "interval": "5s"}, nil)
 	call(t, "POST", s.URL+"/v1/jobs", "", map[string]any{"name": "feed", "url": "http://127.0.0.1:9/feed", "mode": "sse"}, nil)

@@ -12,6 +12,7 @@ import (
 
 // TestCLI_JobLifecycle does through the command line what TestServe_JobLifecycle does over REST.
 func TestCLI_JobLifecycle(t *testing.T) {
+	t.Parallel()
 	up := httptest.NewServer(changingUpstream(3))
 	defer up.Close()
 	s := startServer(t)

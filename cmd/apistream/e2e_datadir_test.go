@@ -52,6 +52,7 @@ func serveOnce(t *testing.T, args ...string) (int, string) {
 // TestServe_DataDirInUse: a second server on a data directory in use refuses to start, naming the
 // first one, and runs nothing.
 func TestServe_DataDirInUse(t *testing.T) {
+	t.Parallel()
 	up, hits := newCountingUpstream(t)
 	data := t.TempDir()
 	s := startServer(t, "--data", data)
@@ -83,6 +84,7 @@ func TestServe_DataDirInUse(t *testing.T) {
 
 // TestServe_ListenTaken: a server whose port is taken fails before it resumes a running job.
 func TestServe_ListenTaken(t *testing.T) {
+	t.Parallel()
 	up, hits := newCountingUpstream(t)
 	data := t.TempDir()
 	s := startServer(t, "--data", data)

@@ -16,6 +16,7 @@ import (
 // code while the job lives on, and after max_failures consecutive failures the job is failed and
 // says why. The server's other jobs keep running.
 func TestServe_UpstreamFailures(t *testing.T) {
+	t.Parallel()
 	hang := make(chan struct{})
 	defer close(hang)
 	mux := http.NewServeMux()

@@ -114,6 +114,7 @@ func eventData(evs []ssestream.Event) []string {
 // TestHub_EndToEnd: two subscribers of one topic, one of a pattern and one of another topic each
 // receive exactly their events, in order, ids increasing; JSON and multi-line data arrive intact.
 func TestHub_EndToEnd(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	a1 := subscribe(t, s.URL+"/v1/subscribe/scores", "", "")
 	a2 := subscribe(t, s.URL+"/v1/subscribe?topic=scores", "", "")
@@ -176,6 +177,7 @@ func TestHub_EndToEnd(t *testing.T) {
 
 // TestHub_BatchChecksFirst: a batch whose later line a roll-up cannot combine publishes nothing.
 func TestHub_BatchChecksFirst(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "--rollup", "scores=60:sum")
 	batch := "{\"topic\":\"other\",\"data\":1}\n{\"topic\":\"scores\",\"data\":\"not numbers\"}\n"
 	var e httpapi.ErrorResponse
@@ -196,6 +198,7 @@ func TestHub_BatchChecksFirst(t *testing.T) {
 // TestHub_EndToEndReplay: disconnect, 50 published, reconnect with Last-Event-ID → those 50 then
 // live ones; an id older than the history → reset.
 func TestHub_EndToEndReplay(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "--history-size", "60")
 	c := subscribe(t, s.URL+"/v1/subscribe/news", "", "")
 	s.publish(t, "", "news", "seen")
@@ -222,6 +225,7 @@ func TestHub_EndToEndReplay(t *testing.T) {
 
 // TestHub_Publish: batches, bad input and connection control over HTTP.
 func TestHub_Publish(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	c := subscribe(t, s.URL+"/v1/subscribe/b/*", "", "")
 	batch := `{"topic":"b/1","data":{"a":1}}

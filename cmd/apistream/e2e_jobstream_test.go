@@ -94,6 +94,7 @@ func (f *follower) apply(t *testing.T, up *docUpstream, e ssestream.Event) {
 // patches that keep a follower's document equal to the upstream's, over 20 changes, across a
 // resume with Last-Event-ID; an unknown id gets a snapshot.
 func TestJobStream_Patches(t *testing.T) {
+	t.Parallel()
 	up := &docUpstream{}
 	upstream := httptest.NewServer(up)
 	defer upstream.Close()
@@ -150,6 +151,7 @@ func TestJobStream_Patches(t *testing.T) {
 // TestJobStream_Unchanged: an upstream that never changes produces a snapshot and no patch; its
 // change rate is 0 and its body is stored once.
 func TestJobStream_Unchanged(t *testing.T) {
+	t.Parallel()
 	upstream := httptest.NewServer(changingUpstream(1 << 30))
 	defer upstream.Close()
 	s := startServer(t)
@@ -216,6 +218,7 @@ func eventTypes(evs []ssestream.Event, skip ...string) map[string]int {
 // live, and those replayed from the history) and a failed run is error; without it, snapshot and
 // upstream-error, which a browser's EventSource does not confuse with a broken connection.
 func TestJobStream_Dialects(t *testing.T) {
+	t.Parallel()
 	upstream := httptest.NewServer(flakyUpstream())
 	defer upstream.Close()
 	s := startServer(t)

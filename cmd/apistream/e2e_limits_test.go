@@ -35,6 +35,7 @@ func waitClosed(t *testing.T, c net.Conn, r io.Reader, what string) {
 // TestServe_BodyTimeout: a client that sends a POST's headers and part of its body, then stalls,
 // is cut after --body-timeout.
 func TestServe_BodyTimeout(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "--body-timeout", "1s")
 	c := s.dial(t)
 	if _, err := io.WriteString(c, "POST /v1/publish/news HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n0123456789"); err != nil {
@@ -46,6 +47,7 @@ func TestServe_BodyTimeout(t *testing.T) {
 // TestServe_IdleTimeout: a keep-alive connection with no request after its last one is closed after
 // --idle-timeout.
 func TestServe_IdleTimeout(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "--idle-timeout", "1s")
 	c := s.dial(t)
 	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
@@ -68,6 +70,7 @@ func TestServe_IdleTimeout(t *testing.T) {
 // TestServe_StreamOutlivesTimeouts: the body, idle and header timeouts do not cut a subscription
 // that lives longer than all of them; it still gets the next event.
 func TestServe_StreamOutlivesTimeouts(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "--body-timeout", "1s", "--idle-timeout", "1s", "--read-header-timeout", "1s", "--keepalive", "1s")
 	c := s.dial(t)
 	if _, err := io.WriteString(c, "GET /v1/subscribe/news HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"); err != nil {
@@ -108,6 +111,7 @@ func TestServe_StreamOutlivesTimeouts(t *testing.T) {
 // TestServe_MaxConnections: past --max-connections, a new connection waits until one closes, the
 // server says that it is at the limit, and it still shuts down there.
 func TestServe_MaxConnections(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "--max-connections", "2")
 	get := func(c net.Conn, br *bufio.Reader) int {
 		t.Helper()
@@ -157,6 +161,7 @@ func TestServe_MaxConnections(t *testing.T) {
 
 // TestServe_HeaderCap: a request whose headers are over 64 KiB is refused with a 431.
 func TestServe_HeaderCap(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	for _, tc := range []struct {
 		size int

@@ -17,6 +17,7 @@ import (
 // TestMeasure_Report: an upstream that changes on every third run. The test counts what the
 // upstream sent and what a stream subscriber received; /changes, /size and /report must agree.
 func TestMeasure_Report(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var served []int // body sizes, in request order
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

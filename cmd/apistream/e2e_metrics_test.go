@@ -13,6 +13,7 @@ import (
 // TestServe_Metrics: /metrics has the hub's and the jobs' figures, behind the API token, and the
 // same figures reach a Graphite server over its plaintext protocol.
 func TestServe_Metrics(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

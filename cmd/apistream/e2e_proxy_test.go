@@ -61,6 +61,7 @@ func metric(t *testing.T, s *testServer, name string) string {
 // TestProxy_SharedPoll: two subscribers of one target cause one upstream request per interval;
 // after both leave, none.
 func TestProxy_SharedPoll(t *testing.T) {
+	t.Parallel()
 	up := &countingUpstream{}
 	upstream := httptest.NewServer(up)
 	defer upstream.Close()
@@ -128,6 +129,7 @@ func TestProxy_SharedPoll(t *testing.T) {
 // TestProxy_Dialects: with ?events=streamdata a proxy stream's snapshots, the first live one
 // included, are named data and a failed poll error; without it, snapshot and upstream-error.
 func TestProxy_Dialects(t *testing.T) {
+	t.Parallel()
 	upstream := httptest.NewServer(flakyUpstream())
 	defer upstream.Close()
 	s := startServer(t)
@@ -194,6 +196,7 @@ func (s *rawStream) read(t *testing.T, n int) []byte {
 // TestProxy_InvalidUTF8: an upstream JSON body with bytes that are not UTF-8, and a published event
 // with such data, reach subscribers as valid UTF-8, the bad bytes replaced by U+FFFD.
 func TestProxy_InvalidUTF8(t *testing.T) {
+	t.Parallel()
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte("{\"name\":\"caf\xe9 \xff\xfe\",\"ok\":\"\u00e9\"}"))

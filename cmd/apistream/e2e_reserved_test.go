@@ -44,6 +44,7 @@ func proxyTopics(t *testing.T, s *testServer) []string {
 // /v1/proxy with the same target: not by another proxy/** token or an anonymous proxy/** reader
 // through /v1/subscribe, by its topic or by any pattern. Its topic differs from one server to the next.
 func TestProxy_StreamsArePrivate(t *testing.T) {
+	t.Parallel()
 	upstream := httptest.NewServer(keyEchoUpstream())
 	defer upstream.Close()
 	args := []string{"--api-token", "admin-token", "--jwt-secret", testSecret, "--anonymous-subscribe", "proxy/**"}
@@ -117,6 +118,7 @@ func TestProxy_StreamsArePrivate(t *testing.T) {
 // TestHub_ReservedPrefixes: no client, not even the admin or a ** publisher, may publish to jobs/ or
 // proxy/ topics; jobs/ topics are read through /v1/subscribe only with a grant that names jobs.
 func TestHub_ReservedPrefixes(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "--api-token", "admin-token", "--jwt-secret", testSecret)
 	hour := time.Now().Add(time.Hour)
 	all := hsToken(t, testSecret, "eve", []string{"**"}, []string{"**"}, hour)

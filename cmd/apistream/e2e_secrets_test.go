@@ -56,6 +56,7 @@ func patchJob(t *testing.T, s *testServer, ref string, body map[string]any) (int
 // TestServe_PatchKeepsSecrets: "***" sent back for a header in any case keeps the stored secret, which
 // is what the upstream then receives; moving the job to another origin needs the secrets again.
 func TestServe_PatchKeepsSecrets(t *testing.T) {
+	t.Parallel()
 	rec, up := newRecorder(t)
 	_, other := newRecorder(t) // another port of 127.0.0.1: another origin
 	s := startServer(t)
@@ -116,6 +117,7 @@ func TestServe_PatchKeepsSecrets(t *testing.T) {
 
 // TestServe_RedirectToOtherPort: a redirect to another port of the same address carries no credential.
 func TestServe_RedirectToOtherPort(t *testing.T) {
+	t.Parallel()
 	rec, target := newRecorder(t)
 	up := httptest.NewServer(http.RedirectHandler(target.URL+"/landed", http.StatusFound))
 	defer up.Close()
@@ -143,6 +145,7 @@ func TestServe_RedirectToOtherPort(t *testing.T) {
 
 // TestServe_AllowCIDRKeepsMetadataRefused: --allow-cidr cannot re-allow the metadata address.
 func TestServe_AllowCIDRKeepsMetadataRefused(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "--allow-cidr", "169.254.169.254/32")
 	var e httpapi.ErrorResponse
 	code := call(t, "POST", s.URL+"/v1/jobs", "", map[string]any{"name": "meta", "url": "http://169.254.169.254/latest/"}, &e)
@@ -157,6 +160,7 @@ func TestServe_AllowCIDRKeepsMetadataRefused(t *testing.T) {
 // TestServe_RefusesUnsendableJobs: a job whose request could never go as written is a 400 naming the
 // field, through POST, PATCH and the CLI.
 func TestServe_RefusesUnsendableJobs(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	if code := call(t, "POST", s.URL+"/v1/jobs", "", map[string]any{"name": "ok", "url": "http://127.0.0.1:9/"}, nil); code != http.StatusCreated {
 		t.Fatalf("register: %d", code)
@@ -219,6 +223,7 @@ func TestServe_RefusesUnsendableJobs(t *testing.T) {
 // TestServe_RunLogHeaders: a run records the request headers exactly as the upstream received them,
 // Content-Length of the body included, secrets redacted.
 func TestServe_RunLogHeaders(t *testing.T) {
+	t.Parallel()
 	rec, up := newRecorder(t)
 	s := startServer(t)
 	spec := map[string]any{"name": "post", "url": up.URL + "/q", "method": "POST", "body": `{"q":1}`, "interval": "1s",

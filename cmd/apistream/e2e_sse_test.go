@@ -73,6 +73,7 @@ func (u *trickyUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // TestSSEJob_Tricky: every event recorded once, in order, with its data, across the reconnects; each
 // reconnect sent the last id received; the final 204 stops the job with a reason.
 func TestSSEJob_Tricky(t *testing.T) {
+	t.Parallel()
 	up := &trickyUpstream{total: 60}
 	upstream := httptest.NewServer(up)
 	defer upstream.Close()
@@ -129,6 +130,7 @@ func TestSSEJob_Tricky(t *testing.T) {
 
 // TestSSEJob_Failures: a stalled stream is reopened, and 500s are retried with growing delays.
 func TestSSEJob_Failures(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var stalls, fails []time.Time
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -188,6 +190,7 @@ func TestSSEJob_Failures(t *testing.T) {
 // TestSSEJob_FollowsJobStream: a stream-mode job reading apistream's own stream of a poll-mode job
 // holds the same document as that job after every change.
 func TestSSEJob_FollowsJobStream(t *testing.T) {
+	t.Parallel()
 	up := &docUpstream{}
 	upstream := httptest.NewServer(up)
 	defer upstream.Close()

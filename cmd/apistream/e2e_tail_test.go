@@ -14,6 +14,7 @@ import (
 // its 204; with --apply-patches it prints a job stream's document after each change, and Ctrl-C
 // ends it with 0; a 4xx answer ends it with an error.
 func TestCLI_Tail(t *testing.T) {
+	t.Parallel()
 	up := &trickyUpstream{total: 12}
 	upstream := httptest.NewServer(up)
 	defer upstream.Close()

@@ -16,6 +16,7 @@ import (
 // TestServe_JobLifecycle drives the real server over REST: register, start, at least 3 runs with
 // request and response recorded, bodies exactly as received, stop, and the recorded history.
 func TestServe_JobLifecycle(t *testing.T) {
+	t.Parallel()
 	up := httptest.NewServer(changingUpstream(2))
 	defer up.Close()
 	s := startServer(t)
@@ -104,6 +105,7 @@ func TestServe_JobLifecycle(t *testing.T) {
 
 // TestServe_Lists covers paging and the state filter of GET /v1/jobs.
 func TestServe_Lists(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	for i := range 5 {
 		call(t, "POST", s.URL+"/v1/jobs", "", map[string]any{"name": fmt.Sprintf("j%d", i), "url": "http://127.0.0.1:9/"}, nil)
@@ -136,6 +138,7 @@ func TestServe_Lists(t *testing.T) {
 
 // TestServe_BadInput: each bad request is a 400 naming the field, and nothing is registered.
 func TestServe_BadInput(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	valid := func(k, v string) string {
 		m := map[string]any{"name": "x", "url": "http://127.0.0.1:9/", "interval": "10s"}
@@ -222,6 +225,7 @@ func TestServe_BadInput(t *testing.T) {
 
 // TestServe_Auth: with an API token, /v1 needs it; health and version do not.
 func TestServe_Auth(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "--api-token", "t0ken")
 	var e httpapi.ErrorResponse
 	if code := call(t, "GET", s.URL+"/v1/jobs", "", nil, &e); code != http.StatusUnauthorized || e.Error.Code != "unauthorized" {
@@ -246,6 +250,7 @@ func TestServe_Auth(t *testing.T) {
 
 // TestServe_RefusesOpenListen: no token on a non-loopback address is refused unless --insecure.
 func TestServe_RefusesOpenListen(t *testing.T) {
+	t.Parallel()
 	var errb strings.Builder
 	code := Main(t.Context(), []string{"serve", "--listen", "0.0.0.0:0", "--data", t.TempDir()}, strings.NewReader(""), io.Discard, &errb)
 	if code == 0 || !strings.Contains(errb.String(), "API token") {

@@ -11,6 +11,7 @@ import (
 )
 
 func TestParseHeaders(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name    string
 		lines   []string
@@ -47,6 +48,7 @@ func TestParseHeaders(t *testing.T) {
 }
 
 func TestDeriveName(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct{ url, want string }{
 		{"https://api.example.com/v1/prices?x=1#y", "api.example.com-v1-prices"},
 		{"https://www.Example.COM/", "example.com"},
@@ -85,6 +87,7 @@ func TestDeriveName(t *testing.T) {
 }
 
 func TestRelTime(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)
 	for _, tt := range []struct {
 		t    time.Time
@@ -110,6 +113,7 @@ func TestRelTime(t *testing.T) {
 }
 
 func TestShortDuration(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		d    time.Duration
 		want string
@@ -130,6 +134,7 @@ func TestShortDuration(t *testing.T) {
 }
 
 func TestMillis(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		ms   int64
 		want string
@@ -146,6 +151,7 @@ func TestMillis(t *testing.T) {
 }
 
 func TestByteSize(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		n    int64
 		want string
@@ -163,6 +169,7 @@ func TestByteSize(t *testing.T) {
 }
 
 func TestOneLine(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		s    string
 		max  int
@@ -182,6 +189,7 @@ func TestOneLine(t *testing.T) {
 }
 
 func TestParseRunID(t *testing.T) {
+	t.Parallel()
 	if got, err := parseRunID("42"); err != nil || got != 42 {
 		t.Errorf("parseRunID(42) = %d, %v", got, err)
 	}
@@ -193,6 +201,7 @@ func TestParseRunID(t *testing.T) {
 }
 
 func TestRunPrinter_Print(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	p := &runPrinter{w: &buf}
 	// The API gives runs newest first; the printer prints them oldest first, each once.
