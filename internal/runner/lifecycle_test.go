@@ -208,3 +208,28 @@ func TestRunner_Resume(t *testing.T) {
 		}
 	})
 }
+
+// TestRunner_Reconcile: reconciling restarts a job's worker even when the caller's context is already
+// cancelled (a client that went away): the job keeps a worker and keeps running.
+func TestRunner_Reconcile(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{}`)) }), runner.Config{})
+		j := e.create(t, spec("job", "http://upstream.test/", time.Second))
+		time.Sleep(10 * time.Second)
+		before := job(t, e, j.ID).RunsTotal
+
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := e.runner.Reconcile(ctx, j.ID); err != nil {
+			t.Errorf("Reconcile with a cancelled context: %v, want nil", err)
+		}
+		if got := e.runner.Active(); len(got) != 1 || got[0] != j.ID {
+			t.Errorf("active jobs %v, want [%d]", got, j.ID)
+		}
+		time.Sleep(10 * time.Second)
+		got := job(t, e, j.ID)
+		if got.State != apistream.StateRunning || got.RunsTotal < before+8 {
+			t.Errorf("10s after reconciling: state %s, runs %d then %d; want running and about 10 more", got.State, before, got.RunsTotal)
+		}
+	})
+}
