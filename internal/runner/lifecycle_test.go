@@ -233,3 +233,56 @@ func TestRunner_Reconcile(t *testing.T) {
 		}
 	})
 }
+
+// TestRunner_StoppedByAnotherWriter: a job stopped directly in the store, by another writer than this
+// runner, is polled at most once more: its worker sees the state the run recorded and ends.
+func TestRunner_StoppedByAnotherWriter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{}`)) }), runner.Config{})
+		j := e.create(t, spec("job", "http://upstream.test/", time.Second))
+		time.Sleep(10 * time.Second)
+		if _, err := e.db.TransitionJob(context.Background(), j.ID, apistream.StateStopped, "stopped elsewhere", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		before := job(t, e, j.ID).RunsTotal
+		time.Sleep(time.Minute)
+		got := job(t, e, j.ID)
+		if got.RunsTotal > before+1 {
+			t.Errorf("a job stopped in the store ran %d more times, want at most 1", got.RunsTotal-before)
+		}
+		if got.State != apistream.StateStopped || got.NextRunAt != nil {
+			t.Errorf("state %s, next run %v; want stopped, none", got.State, got.NextRunAt)
+		}
+		if active := e.runner.Active(); len(active) != 0 {
+			t.Errorf("active jobs %v, want none", active)
+		}
+	})
+}
+
+// TestRunner_StoppedWhileFailed: a failed job waiting for its automatic retry, stopped directly in
+// the store, is not retried: the worker reads the stored state before it re-queues the job.
+func TestRunner_StoppedWhileFailed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "down", http.StatusInternalServerError)
+		}), runner.Config{})
+		s := spec("job", "http://upstream.test/", 10*time.Second)
+		s.MaxFailures, s.BackoffMax = 1, apistream.Duration(time.Minute)
+		j := e.create(t, s)
+		time.Sleep(8 * time.Second) // the first run (within 1s of jitter) has failed the job; the retry waits 10s
+		if got := job(t, e, j.ID); got.State != apistream.StateFailed {
+			t.Fatalf("state %s, want failed", got.State)
+		}
+		if _, err := e.db.TransitionJob(context.Background(), j.ID, apistream.StateStopped, "stopped elsewhere", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Minute)
+		got := job(t, e, j.ID)
+		if got.State != apistream.StateStopped || got.RunsTotal != 1 {
+			t.Errorf("state %s, runs %d; want stopped after its one run", got.State, got.RunsTotal)
+		}
+		if active := e.runner.Active(); len(active) != 0 {
+			t.Errorf("active jobs %v, want none", active)
+		}
+	})
+}

@@ -46,6 +46,17 @@ func (w *worker) run(ctx context.Context) {
 			return
 		}
 		if j.State == apistream.StateFailed {
+			// The job may have been stopped meanwhile by another writer of the store: read what is
+			// stored before re-queueing it, as the state machine allows stopped → queued too.
+			if j, err = r.cfg.Store.Job(ctx, w.id); err != nil {
+				w.logErr(ctx, "load job", err)
+				return
+			}
+			if !w.stillWanted(ctx, j) {
+				return
+			}
+		}
+		if j.State == apistream.StateFailed {
 			reason := fmt.Sprintf("automatic retry after %d consecutive failed runs", j.ConsecutiveFailures)
 			if j, err = r.transition(ctx, apistream.StateFailed, w.id, apistream.StateQueued, reason); err != nil {
 				w.logErr(ctx, "retry job", err)
@@ -74,8 +85,23 @@ func (w *worker) run(ctx context.Context) {
 		if rec.Status.NextRunAt == nil {
 			return // failed for good: retry is off
 		}
+		if !w.stillWanted(ctx, j) {
+			return
+		}
 		next = *rec.Status.NextRunAt
 	}
+}
+
+// stillWanted reports whether the job, as last read from the store, still needs this worker. A job
+// that another writer of the store stopped does not: its next run time is cleared and the worker ends.
+func (w *worker) stillWanted(ctx context.Context, j *apistream.Job) bool {
+	if wantsWorker(j) {
+		return true
+	}
+	if err := w.r.cfg.Store.SetNextRun(ctx, w.id, nil); err != nil {
+		w.logErr(ctx, "clear next run", err)
+	}
+	return false
 }
 
 // firstRun decides when a newly started worker runs its job first: when the stored schedule says, if
