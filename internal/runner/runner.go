@@ -245,8 +245,8 @@ func (r *Runner) pruneOnce(ctx context.Context) {
 		r.cfg.Logger.Error("prune", "err", err)
 		return
 	}
-	if res.Runs > 0 || res.Bodies > 0 {
-		r.cfg.Logger.Info("pruned", "runs", res.Runs, "bodies", res.Bodies)
+	if res != (store.PruneResult{}) {
+		r.cfg.Logger.Info("pruned", "runs", res.Runs, "transitions", res.Transitions, "bodies", res.Bodies)
 	}
 }
 
