@@ -3,6 +3,7 @@ package runner_test
 import (
 	"context"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -283,6 +284,57 @@ func TestRunner_StoppedWhileFailed(t *testing.T) {
 		}
 		if active := e.runner.Active(); len(active) != 0 {
 			t.Errorf("active jobs %v, want none", active)
+		}
+	})
+}
+
+// TestRunner_StoppedDuringRun: a job stopped in the store by another writer while its run is in
+// flight records that run, stays stopped, and the runner publishes no transition of its own for it:
+// the failed run's move to failed was refused by the store.
+func TestRunner_StoppedDuringRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		entered, release := make(chan struct{}, 1), make(chan struct{})
+		var (
+			mu     sync.Mutex
+			events []apistream.JobEvent
+		)
+		e := newEnv(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case entered <- struct{}{}:
+			default:
+			}
+			<-release
+			http.Error(w, "down", http.StatusInternalServerError)
+		}), runner.Config{OnEvent: func(ev apistream.JobEvent) {
+			mu.Lock()
+			defer mu.Unlock()
+			events = append(events, ev)
+		}})
+		s := spec("job", "http://upstream.test/", time.Second)
+		s.MaxFailures = 1
+		j := e.create(t, s)
+		<-entered
+		if _, err := e.db.TransitionJob(context.Background(), j.ID, apistream.StateStopped, "stopped elsewhere", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		seen := len(events)
+		mu.Unlock()
+		close(release)
+		time.Sleep(time.Minute)
+
+		got := job(t, e, j.ID)
+		if got.State != apistream.StateStopped || got.RunsTotal != 1 {
+			t.Errorf("state %s, runs %d; want stopped with the one run in flight recorded", got.State, got.RunsTotal)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		var types []apistream.EventType
+		for _, ev := range events[seen:] {
+			types = append(types, ev.Type)
+		}
+		if len(types) != 1 || types[0] != apistream.EventRun {
+			t.Errorf("events after the stop: %v, want [run]", types)
 		}
 	})
 }

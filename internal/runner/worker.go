@@ -27,6 +27,9 @@ func (w *worker) run(ctx context.Context) {
 		w.logErr(ctx, "load job", err)
 		return
 	}
+	if !wantsWorker(j) {
+		return // stopped meanwhile by another writer of the store
+	}
 	if j.Mode == apistream.ModeSSE {
 		w.runStream(ctx, j)
 		return
@@ -77,7 +80,8 @@ func (w *worker) run(ctx context.Context) {
 		} else {
 			j = nj
 			r.emit(apistream.JobEvent{Type: apistream.EventRun, JobID: w.id, Job: j, Run: rec.Run, At: rec.Run.StartedAt})
-			if j.State != prev && rec.Transition != nil {
+			// The transition the run asked for, if the store made it (not when the job was stopped meanwhile).
+			if rec.Transition != nil && j.State != prev && j.State == rec.Transition.To {
 				r.emit(apistream.JobEvent{Type: apistream.EventTransition, JobID: w.id, Job: j, At: j.StateChangedAt,
 					Transition: &apistream.Transition{JobID: w.id, From: prev, To: j.State, Reason: rec.Transition.Reason, At: j.StateChangedAt}})
 			}
