@@ -3,6 +3,7 @@ package runner_test
 import (
 	"context"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -205,6 +206,135 @@ func TestRunner_Resume(t *testing.T) {
 			if gap := runs[i].ScheduledAt.Sub(runs[i-1].ScheduledAt); gap != 10*time.Second {
 				t.Errorf("gap %s between runs %d and %d, want 10s: resuming must keep the grid", gap, i, i+1)
 			}
+		}
+	})
+}
+
+// TestRunner_Reconcile: reconciling restarts a job's worker even when the caller's context is already
+// cancelled (a client that went away): the job keeps a worker and keeps running.
+func TestRunner_Reconcile(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{}`)) }), runner.Config{})
+		j := e.create(t, spec("job", "http://upstream.test/", time.Second))
+		time.Sleep(10 * time.Second)
+		before := job(t, e, j.ID).RunsTotal
+
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := e.runner.Reconcile(ctx, j.ID); err != nil {
+			t.Errorf("Reconcile with a cancelled context: %v, want nil", err)
+		}
+		if got := e.runner.Active(); len(got) != 1 || got[0] != j.ID {
+			t.Errorf("active jobs %v, want [%d]", got, j.ID)
+		}
+		time.Sleep(10 * time.Second)
+		got := job(t, e, j.ID)
+		if got.State != apistream.StateRunning || got.RunsTotal < before+8 {
+			t.Errorf("10s after reconciling: state %s, runs %d then %d; want running and about 10 more", got.State, before, got.RunsTotal)
+		}
+	})
+}
+
+// TestRunner_StoppedByAnotherWriter: a job stopped directly in the store, by another writer than this
+// runner, is polled at most once more: its worker sees the state the run recorded and ends.
+func TestRunner_StoppedByAnotherWriter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{}`)) }), runner.Config{})
+		j := e.create(t, spec("job", "http://upstream.test/", time.Second))
+		time.Sleep(10 * time.Second)
+		if _, err := e.db.TransitionJob(context.Background(), j.ID, apistream.StateStopped, "stopped elsewhere", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		before := job(t, e, j.ID).RunsTotal
+		time.Sleep(time.Minute)
+		got := job(t, e, j.ID)
+		if got.RunsTotal > before+1 {
+			t.Errorf("a job stopped in the store ran %d more times, want at most 1", got.RunsTotal-before)
+		}
+		if got.State != apistream.StateStopped || got.NextRunAt != nil {
+			t.Errorf("state %s, next run %v; want stopped, none", got.State, got.NextRunAt)
+		}
+		if active := e.runner.Active(); len(active) != 0 {
+			t.Errorf("active jobs %v, want none", active)
+		}
+	})
+}
+
+// TestRunner_StoppedWhileFailed: a failed job waiting for its automatic retry, stopped directly in
+// the store, is not retried: the worker reads the stored state before it re-queues the job.
+func TestRunner_StoppedWhileFailed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "down", http.StatusInternalServerError)
+		}), runner.Config{})
+		s := spec("job", "http://upstream.test/", 10*time.Second)
+		s.MaxFailures, s.BackoffMax = 1, apistream.Duration(time.Minute)
+		j := e.create(t, s)
+		time.Sleep(8 * time.Second) // the first run (within 1s of jitter) has failed the job; the retry waits 10s
+		if got := job(t, e, j.ID); got.State != apistream.StateFailed {
+			t.Fatalf("state %s, want failed", got.State)
+		}
+		if _, err := e.db.TransitionJob(context.Background(), j.ID, apistream.StateStopped, "stopped elsewhere", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Minute)
+		got := job(t, e, j.ID)
+		if got.State != apistream.StateStopped || got.RunsTotal != 1 {
+			t.Errorf("state %s, runs %d; want stopped after its one run", got.State, got.RunsTotal)
+		}
+		if active := e.runner.Active(); len(active) != 0 {
+			t.Errorf("active jobs %v, want none", active)
+		}
+	})
+}
+
+// TestRunner_StoppedDuringRun: a job stopped in the store by another writer while its run is in
+// flight records that run, stays stopped, and the runner publishes no transition of its own for it:
+// the failed run's move to failed was refused by the store.
+func TestRunner_StoppedDuringRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		entered, release := make(chan struct{}, 1), make(chan struct{})
+		var (
+			mu     sync.Mutex
+			events []apistream.JobEvent
+		)
+		e := newEnv(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case entered <- struct{}{}:
+			default:
+			}
+			<-release
+			http.Error(w, "down", http.StatusInternalServerError)
+		}), runner.Config{OnEvent: func(ev apistream.JobEvent) {
+			mu.Lock()
+			defer mu.Unlock()
+			events = append(events, ev)
+		}})
+		s := spec("job", "http://upstream.test/", time.Second)
+		s.MaxFailures = 1
+		j := e.create(t, s)
+		<-entered
+		if _, err := e.db.TransitionJob(context.Background(), j.ID, apistream.StateStopped, "stopped elsewhere", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		seen := len(events)
+		mu.Unlock()
+		close(release)
+		time.Sleep(time.Minute)
+
+		got := job(t, e, j.ID)
+		if got.State != apistream.StateStopped || got.RunsTotal != 1 {
+			t.Errorf("state %s, runs %d; want stopped with the one run in flight recorded", got.State, got.RunsTotal)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		var types []apistream.EventType
+		for _, ev := range events[seen:] {
+			types = append(types, ev.Type)
+		}
+		if len(types) != 1 || types[0] != apistream.EventRun {
+			t.Errorf("events after the stop: %v, want [run]", types)
 		}
 	})
 }

@@ -130,9 +130,6 @@ func (r *Runner) StopJob(ctx context.Context, id int64, reason string) (*apistre
 	if err := r.Reconcile(ctx, id); err != nil {
 		return nil, err
 	}
-	if err := r.cfg.Store.SetNextRun(ctx, id, nil); err != nil {
-		return nil, err
-	}
 	return r.cfg.Store.Job(ctx, id)
 }
 
@@ -150,20 +147,31 @@ func (r *Runner) transition(ctx context.Context, from apistream.State, id int64,
 }
 
 // Reconcile makes the job's worker match what is stored: call it after a job's spec or state
-// changed or the job was deleted. A running worker is restarted so it reads the new spec.
+// changed or the job was deleted. A running worker is restarted so it reads the new spec; a job that
+// needs no worker has its next run time cleared.
+//
+// The work runs under the runner's own context, not ctx: once the caller's change is committed the
+// worker must follow it, even if the caller has gone away meanwhile (a client that disconnected).
 func (r *Runner) Reconcile(ctx context.Context, id int64) error {
 	r.reconcileMu.Lock()
 	defer r.reconcileMu.Unlock()
+	if r.ctx.Err() != nil {
+		return nil // closed: the next Open starts workers from what is stored
+	}
 	r.stopWorker(id)
-	j, err := r.cfg.Store.Job(ctx, id)
+	j, err := r.cfg.Store.Job(r.ctx, id)
 	if apistream.ErrorCode(err) == apistream.ENOTFOUND {
 		r.emit(apistream.JobEvent{Type: apistream.EventDeleted, JobID: id, At: r.cfg.Now()})
 		return nil
 	} else if err != nil {
 		return err
 	}
-	if wantsWorker(j) && r.ctx.Err() == nil {
+	if wantsWorker(j) {
 		r.startWorker(id)
+		return nil
+	}
+	if j.NextRunAt != nil {
+		return r.cfg.Store.SetNextRun(r.ctx, id, nil)
 	}
 	return nil
 }
@@ -237,8 +245,8 @@ func (r *Runner) pruneOnce(ctx context.Context) {
 		r.cfg.Logger.Error("prune", "err", err)
 		return
 	}
-	if res.Runs > 0 || res.Bodies > 0 {
-		r.cfg.Logger.Info("pruned", "runs", res.Runs, "bodies", res.Bodies)
+	if res != (store.PruneResult{}) {
+		r.cfg.Logger.Info("pruned", "runs", res.Runs, "transitions", res.Transitions, "bodies", res.Bodies)
 	}
 }
 

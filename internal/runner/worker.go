@@ -27,6 +27,9 @@ func (w *worker) run(ctx context.Context) {
 		w.logErr(ctx, "load job", err)
 		return
 	}
+	if !wantsWorker(j) {
+		return // stopped meanwhile by another writer of the store
+	}
 	if j.Mode == apistream.ModeSSE {
 		w.runStream(ctx, j)
 		return
@@ -44,6 +47,17 @@ func (w *worker) run(ctx context.Context) {
 	for {
 		if !sleepUntil(ctx, r.cfg.Now, next) {
 			return
+		}
+		if j.State == apistream.StateFailed {
+			// The job may have been stopped meanwhile by another writer of the store: read what is
+			// stored before re-queueing it, as the state machine allows stopped → queued too.
+			if j, err = r.cfg.Store.Job(ctx, w.id); err != nil {
+				w.logErr(ctx, "load job", err)
+				return
+			}
+			if !w.stillWanted(ctx, j) {
+				return
+			}
 		}
 		if j.State == apistream.StateFailed {
 			reason := fmt.Sprintf("automatic retry after %d consecutive failed runs", j.ConsecutiveFailures)
@@ -66,7 +80,8 @@ func (w *worker) run(ctx context.Context) {
 		} else {
 			j = nj
 			r.emit(apistream.JobEvent{Type: apistream.EventRun, JobID: w.id, Job: j, Run: rec.Run, At: rec.Run.StartedAt})
-			if j.State != prev && rec.Transition != nil {
+			// The transition the run asked for, if the store made it (not when the job was stopped meanwhile).
+			if rec.Transition != nil && j.State != prev && j.State == rec.Transition.To {
 				r.emit(apistream.JobEvent{Type: apistream.EventTransition, JobID: w.id, Job: j, At: j.StateChangedAt,
 					Transition: &apistream.Transition{JobID: w.id, From: prev, To: j.State, Reason: rec.Transition.Reason, At: j.StateChangedAt}})
 			}
@@ -74,8 +89,23 @@ func (w *worker) run(ctx context.Context) {
 		if rec.Status.NextRunAt == nil {
 			return // failed for good: retry is off
 		}
+		if !w.stillWanted(ctx, j) {
+			return
+		}
 		next = *rec.Status.NextRunAt
 	}
+}
+
+// stillWanted reports whether the job, as last read from the store, still needs this worker. A job
+// that another writer of the store stopped does not: its next run time is cleared and the worker ends.
+func (w *worker) stillWanted(ctx context.Context, j *apistream.Job) bool {
+	if wantsWorker(j) {
+		return true
+	}
+	if err := w.r.cfg.Store.SetNextRun(ctx, w.id, nil); err != nil {
+		w.logErr(ctx, "clear next run", err)
+	}
+	return false
 }
 
 // firstRun decides when a newly started worker runs its job first: when the stored schedule says, if

@@ -59,7 +59,8 @@ type Store interface {
 	// Transitions lists a job's state history, newest first.
 	Transitions(ctx context.Context, jobID int64, limit int) ([]*apistream.Transition, error)
 
-	// Prune deletes runs past the retention policy and the bodies no run or job refers to any more.
+	// Prune deletes runs and transitions past the retention policy and the bodies no run or job
+	// refers to any more.
 	Prune(ctx context.Context, p Retention) (PruneResult, error)
 	// Stats counts what is stored.
 	Stats(ctx context.Context) (Stats, error)
@@ -144,8 +145,9 @@ type TransitionRequest struct {
 	Reason string
 }
 
-// Retention says which runs to keep: those newer than MaxAge and, per job, the MaxRuns newest.
-// Zero disables a limit.
+// Retention says which runs and transitions to keep: those newer than MaxAge and, per job, the
+// MaxRuns newest runs and the MaxRuns newest transitions. A job's latest transition is always kept,
+// however old. Zero disables a limit.
 type Retention struct {
 	MaxAge  time.Duration
 	MaxRuns int
@@ -154,8 +156,9 @@ type Retention struct {
 
 // PruneResult counts what Prune deleted.
 type PruneResult struct {
-	Runs   int64
-	Bodies int64
+	Runs        int64
+	Transitions int64
+	Bodies      int64
 }
 
 // Stats counts stored records.

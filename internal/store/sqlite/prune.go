@@ -8,9 +8,11 @@ import (
 	"github.com/apistream/apistream/internal/store"
 )
 
-// Prune deletes runs started before p.Now-p.MaxAge and, per job, all but the p.MaxRuns newest, then
-// the bodies that neither a run nor a job's last_sha256 refers to. It works in batches of short write
-// transactions so that the runner's writes are not held up; a cancelled prune keeps what it deleted.
+// Prune applies the retention policy to runs and to transitions alike: it deletes those before
+// p.Now-p.MaxAge and, per job, all but the p.MaxRuns newest, except that a job's latest transition is
+// always kept (it says how the job came to be in its state). Then it deletes the bodies that neither
+// a run nor a job's last_sha256 refers to. It works in batches of short write transactions so that the
+// runner's writes are not held up; a cancelled prune keeps what it deleted.
 func (db *DB) Prune(ctx context.Context, p store.Retention) (store.PruneResult, error) {
 	var res store.PruneResult
 	if p.MaxAge > 0 {
@@ -21,12 +23,26 @@ func (db *DB) Prune(ctx context.Context, p store.Retention) (store.PruneResult, 
 		if err != nil {
 			return res, fmt.Errorf("prune runs by age: %w", err)
 		}
+		n, err = db.deleteBatches(ctx, `
+			DELETE FROM transitions WHERE id IN (
+				SELECT id FROM transitions AS t WHERE at < ?
+					AND id < (SELECT max(id) FROM transitions WHERE job_id = t.job_id)
+				LIMIT ?)`, cutoff)
+		res.Transitions += n
+		if err != nil {
+			return res, fmt.Errorf("prune transitions by age: %w", err)
+		}
 	}
 	if p.MaxRuns > 0 {
-		n, err := db.pruneByCount(ctx, p.MaxRuns)
+		n, err := db.pruneByCount(ctx, "runs", p.MaxRuns)
 		res.Runs += n
 		if err != nil {
 			return res, fmt.Errorf("prune runs by count: %w", err)
+		}
+		n, err = db.pruneByCount(ctx, "transitions", p.MaxRuns)
+		res.Transitions += n
+		if err != nil {
+			return res, fmt.Errorf("prune transitions by count: %w", err)
 		}
 	}
 	n, err := db.pruneBodies(ctx)
@@ -37,11 +53,12 @@ func (db *DB) Prune(ctx context.Context, p store.Retention) (store.PruneResult, 
 	return res, nil
 }
 
-// pruneByCount deletes, for every job holding more than keep runs, all but its keep newest.
-func (db *DB) pruneByCount(ctx context.Context, keep int) (int64, error) {
+// pruneByCount deletes from table (runs or transitions: rows with an id and a job_id, newest last),
+// for every job holding more than keep rows, all but its keep newest.
+func (db *DB) pruneByCount(ctx context.Context, table string, keep int) (int64, error) {
 	var ids []int64
 	err := db.read(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT job_id FROM runs GROUP BY job_id HAVING count(*) > ?`, keep)
+		rows, err := tx.QueryContext(ctx, `SELECT job_id FROM `+table+` GROUP BY job_id HAVING count(*) > ?`, keep)
 		if err != nil {
 			return err
 		}
@@ -60,12 +77,12 @@ func (db *DB) pruneByCount(ctx context.Context, keep int) (int64, error) {
 	}
 	var total int64
 	for _, id := range ids {
-		// Oldest first, below the keep-th newest id; NULL (fewer runs than keep by now) matches nothing.
-		n, err := db.deleteBatches(ctx, `
-			DELETE FROM runs WHERE id IN (
-				SELECT id FROM runs WHERE job_id = ?1 AND id < (
-					SELECT id FROM runs WHERE job_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)
-				ORDER BY id LIMIT ?3)`, id, keep-1)
+		// Oldest first, below the keep-th newest id; NULL (fewer rows than keep by now) matches nothing.
+		n, err := db.deleteBatches(ctx, fmt.Sprintf(`
+			DELETE FROM %[1]s WHERE id IN (
+				SELECT id FROM %[1]s WHERE job_id = ?1 AND id < (
+					SELECT id FROM %[1]s WHERE job_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)
+				ORDER BY id LIMIT ?3)`, table), id, keep-1)
 		total += n
 		if err != nil {
 			return total, err

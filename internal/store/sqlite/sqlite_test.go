@@ -34,13 +34,15 @@ func mustOpenPath(tb testing.TB, path string) *sqlite.DB {
 }
 
 func TestDB_Store(t *testing.T) {
+	t.Parallel()
 	storetest.Run(t, func(t *testing.T) store.Store { return MustOpen(t) })
 }
 
-// TestDB_SmallBatches runs the suite with tiny prune batches, so that every prune spans several
-// transactions.
+// TestDB_SmallBatches runs the suite's retention cases with tiny prune batches, so that every prune
+// spans several transactions.
 func TestDB_SmallBatches(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
+	t.Parallel()
+	storetest.RunPrune(t, func(t *testing.T) store.Store {
 		db := MustOpen(t)
 		db.SetPruneBatch(2)
 		return db

@@ -91,6 +91,87 @@ func testPrune(t *testing.T, open func(t *testing.T) store.Store) {
 		checkBodies(t, s, map[string]bool{"a-0": false, "a-1": false, "a-2": false, "a-3": true, "a-4": true, "b-0": true, "b-1": true})
 	})
 
+	// Transitions follow the same policy as runs, per job, but a job always keeps its latest: the one
+	// that says how it came to be in the state it is in.
+	t.Run("Transitions", func(t *testing.T) {
+		// history creates a job (its first transition, to pending, at t0) and moves it through
+		// states at the given minutes after t0.
+		history := func(t *testing.T, s store.Store, name string, minutes ...int) int64 {
+			t.Helper()
+			job := MustCreateJob(t, s, name)
+			states := []apistream.State{apistream.StateQueued, apistream.StateRunning, apistream.StateStopped}
+			for i, m := range minutes {
+				MustTransition(t, s, job.ID, states[i%len(states)], t0.Add(time.Duration(m)*time.Minute))
+			}
+			return job.ID
+		}
+		// kept returns the states a job's kept transitions went to, newest first.
+		kept := func(t *testing.T, s store.Store, id int64) string {
+			t.Helper()
+			var out []apistream.State
+			for _, tr := range mustTransitions(t, s, id) {
+				out = append(out, tr.To)
+			}
+			return fmt.Sprint(out)
+		}
+
+		t.Run("ByAge", func(t *testing.T) {
+			s := open(t)
+			a := history(t, s, "a", 1, 2, 630) // pending, queued, running are old; stopped at +10h30m is not
+			b := history(t, s, "b", 1)         // all old: b keeps its latest
+			c := history(t, s, "c")            // only the transition to pending, old: kept
+			res, err := s.Prune(ctx, store.Retention{MaxAge: time.Hour, Now: t0.Add(11 * time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := (store.PruneResult{Transitions: 4}); res != want {
+				t.Fatalf("Prune: got %+v, want %+v", res, want)
+			}
+			for _, tc := range []struct {
+				id   int64
+				want string
+			}{{a, "[stopped]"}, {b, "[queued]"}, {c, "[pending]"}} {
+				if got := kept(t, s, tc.id); got != tc.want {
+					t.Errorf("transitions of job %d: got %s, want %s", tc.id, got, tc.want)
+				}
+			}
+		})
+
+		t.Run("ByCount", func(t *testing.T) {
+			s := open(t)
+			a := history(t, s, "a", 1, 2, 3, 4) // pending, queued, running, stopped, queued
+			b := history(t, s, "b", 1)          // pending, queued
+			res, err := s.Prune(ctx, store.Retention{MaxRuns: 2, Now: t0.Add(time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := (store.PruneResult{Transitions: 3}); res != want {
+				t.Fatalf("Prune: got %+v, want %+v", res, want)
+			}
+			if got, want := kept(t, s, a), "[queued stopped]"; got != want {
+				t.Errorf("transitions of a: got %s, want %s", got, want)
+			}
+			if got, want := kept(t, s, b), "[queued pending]"; got != want {
+				t.Errorf("transitions of b: got %s, want %s", got, want)
+			}
+		})
+
+		t.Run("KeepsLatest", func(t *testing.T) {
+			s := open(t)
+			a := history(t, s, "a", 1, 2)
+			res, err := s.Prune(ctx, store.Retention{MaxAge: time.Nanosecond, MaxRuns: 1, Now: t0.Add(1000 * time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := (store.PruneResult{Transitions: 2}); res != want {
+				t.Fatalf("Prune: got %+v, want %+v", res, want)
+			}
+			if got, want := kept(t, s, a), "[running]"; got != want {
+				t.Errorf("transitions of a: got %s, want %s", got, want)
+			}
+		})
+	})
+
 	t.Run("KeepsBodyOfNotModifiedRun", func(t *testing.T) {
 		s := open(t)
 		job := MustCreateJob(t, s, "a")
@@ -146,6 +227,9 @@ func testPrune(t *testing.T, open func(t *testing.T) store.Store) {
 		}
 		if st := mustStats(t, s); st.Runs != 3 || st.Bodies != 3 {
 			t.Fatalf("Stats: got %+v", st)
+		}
+		if got := len(mustTransitions(t, s, job.ID)); got != 1 {
+			t.Fatalf("transitions: got %d, want 1", got)
 		}
 	})
 }

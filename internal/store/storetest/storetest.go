@@ -15,14 +15,30 @@ import (
 )
 
 // Run runs the whole suite. open must return a new, empty store for each subtest and close it with
-// t.Cleanup.
+// t.Cleanup, and be safe to call from parallel subtests: the suite's parts run in parallel.
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
-	t.Run("Job", func(t *testing.T) { testJob(t, open) })
-	t.Run("Transition", func(t *testing.T) { testTransition(t, open) })
-	t.Run("Run", func(t *testing.T) { testRun(t, open) })
+	for _, part := range []struct {
+		name string
+		test func(*testing.T, func(*testing.T) store.Store)
+	}{
+		{"Job", testJob},
+		{"Transition", testTransition},
+		{"Run", testRun},
+		{"Prune", testPrune},
+		{"Measure", testMeasure},
+		{"Stream", testStream},
+	} {
+		t.Run(part.name, func(t *testing.T) {
+			t.Parallel()
+			part.test(t, open)
+		})
+	}
+}
+
+// RunPrune runs the retention part of the suite only: for a backend's variants that change how Prune
+// works and nothing else.
+func RunPrune(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Prune", func(t *testing.T) { testPrune(t, open) })
-	t.Run("Measure", func(t *testing.T) { testMeasure(t, open) })
-	t.Run("Stream", func(t *testing.T) { testStream(t, open) })
 }
 
 // t0 has nanoseconds so that time round-trips are checked to the nanosecond.
