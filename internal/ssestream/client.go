@@ -32,8 +32,8 @@ type Client struct {
 	// between events, at least MinStall.
 	StallTimeout time.Duration
 	MinStall     time.Duration // default 45s
-	// MaxEventBytes caps one line and one event's data (default DefaultMaxEventBytes): a bigger one
-	// fails the attempt, which reconnects.
+	// MaxEventBytes caps one event's data (default DefaultMaxEventBytes; see Decoder.MaxBytes): a
+	// bigger one fails the attempt, which reconnects.
 	MaxEventBytes int64
 
 	// OnConnect is told of each stream opened, with its response (200 and text/event-stream).
