@@ -42,6 +42,9 @@ type Decoder struct {
 	Comments int
 	// LastRead is when a line was last read, comments included.
 	LastRead time.Time
+	// OnLine, when set, is called as each complete line is read, comments and blank lines included:
+	// that is a stream's liveness, which bytes that never end a line are not.
+	OnLine func()
 	// MaxBytes caps one event's data, its data lines joined (default DefaultMaxEventBytes): past it
 	// Next returns ErrTooLarge, however the bytes arrived. A line may be as long as a data line of
 	// MaxBytes ("data: " and its value), so a stream without line ends cannot fill the memory either.
@@ -76,6 +79,9 @@ func (d *Decoder) Next() (Event, error) {
 			return Event{}, err
 		}
 		d.LastRead = time.Now()
+		if d.OnLine != nil {
+			d.OnLine()
+		}
 		if len(line) == 0 {
 			if !d.hasData {
 				d.typ = ""
