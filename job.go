@@ -30,6 +30,9 @@ const (
 	MaxNameLength  = 100
 
 	DefaultChangeWindow = time.Minute
+
+	DefaultMaxEventsPerSecond = 10
+	MaxEventsPerSecond        = 1000
 )
 
 // JobSpec is what a user says about a job: what to request, how often, and how to react to failure.
@@ -57,6 +60,11 @@ type JobSpec struct {
 	// StallTimeout is how long an sse job's stream may be silent before it is reopened; zero: 3 times
 	// the longest gap seen between events, at least 45s.
 	StallTimeout Duration `json:"stall_timeout,omitempty"`
+	// MaxEventsPerSecond caps the runs an sse job records from its stream: a token bucket of that
+	// many a second, as deep. An event over the cap is counted in EventsOverLimit instead of recorded;
+	// in a snapshot + patch stream it still changes the document, and the newest document is
+	// recorded as soon as the cap allows.
+	MaxEventsPerSecond int `json:"max_events_per_second,omitempty"`
 }
 
 // DefaultJobSpec returns a spec holding every default; decoding user input onto it fills the rest.
@@ -71,6 +79,8 @@ func DefaultJobSpec() JobSpec {
 		Retry:        true,
 		BackoffMax:   Duration(5 * time.Minute),
 		ChangeWindow: Duration(DefaultChangeWindow),
+
+		MaxEventsPerSecond: DefaultMaxEventsPerSecond,
 	}
 }
 
@@ -105,6 +115,9 @@ type Job struct {
 	Reconnects     int64      `json:"reconnects,omitempty"`
 	LastEventAt    *time.Time `json:"last_event_at,omitempty"`
 	LastEventID    string     `json:"last_event_id,omitempty"`
+	// EventsOverLimit counts the events the stream sent over MaxEventsPerSecond: received (and, in a
+	// snapshot + patch stream, applied to the document) but not recorded as runs of their own.
+	EventsOverLimit int64 `json:"events_over_limit,omitempty"`
 
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
@@ -170,6 +183,9 @@ func (s *JobSpec) Validate() error {
 	}
 	if d := time.Duration(s.StallTimeout); d != 0 && (d < time.Second || d > MaxInterval) {
 		return Invalidf("stall_timeout", "stall_timeout %s is outside 1s to 24h", d)
+	}
+	if n := s.MaxEventsPerSecond; n < 1 || n > MaxEventsPerSecond {
+		return Invalidf("max_events_per_second", "max_events_per_second %d is outside 1 to %d", n, MaxEventsPerSecond)
 	}
 	if s.MaxFailures < 1 || s.MaxFailures > 1000 {
 		return Invalidf("max_failures", "max_failures %d is outside 1 to 1000", s.MaxFailures)

@@ -43,6 +43,9 @@ type RunEvent struct {
 	ID        string `json:"id"`
 	SizeBytes int64  `json:"size_bytes"` // the event's data
 	GapMS     int64  `json:"gap_ms"`     // since the previous event on the stream
+	// Skipped counts the events received since the previous recorded event that were over the job's
+	// max_events_per_second and not recorded: this run's body includes what they changed.
+	Skipped int64 `json:"skipped,omitempty"`
 }
 
 // RunStream is what a run meant for the job's stream, measured once the run was recorded.

@@ -78,7 +78,8 @@ func TestSSEJob_Tricky(t *testing.T) {
 	upstream := httptest.NewServer(up)
 	defer upstream.Close()
 	s := startServer(t)
-	spec := map[string]any{"name": "feed", "url": upstream.URL, "mode": "sse"}
+	// The events come faster than the default cap on recorded events: lift it, every event is a run.
+	spec := map[string]any{"name": "feed", "url": upstream.URL, "mode": "sse", "max_events_per_second": 1000}
 	if code := call(t, "POST", s.URL+"/v1/jobs", "", spec, nil); code != http.StatusCreated {
 		t.Fatalf("register: %d", code)
 	}

@@ -26,6 +26,8 @@ type Metrics struct {
 	latency prometheus.Histogram
 	runs    *prometheus.CounterVec
 	bytes   prometheus.Counter
+	// overLimit counts sse events over their job's max_events_per_second, not recorded as runs.
+	overLimit prometheus.Counter
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -47,7 +49,11 @@ func New() *Metrics {
 		Name: "apistream_job_bytes_received_total",
 		Help: "Response bytes received by job runs.",
 	})
-	m.reg.MustRegister(m.latency, m.runs, m.bytes,
+	m.overLimit = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "apistream_job_events_over_limit_total",
+		Help: "Events of sse jobs received over the job's max_events_per_second and not recorded as runs of their own; counted with the next run recorded.",
+	})
+	m.reg.MustRegister(m.latency, m.runs, m.bytes, m.overLimit,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -55,7 +61,8 @@ func New() *Metrics {
 // ObserveLatency records one delivery's publish-to-write time; it is the hub's ObserveLatency hook.
 func (m *Metrics) ObserveLatency(d time.Duration) { m.latency.Observe(d.Seconds()) }
 
-// ObserveJobEvent counts a recorded run; it is fed the runner's job events.
+// ObserveJobEvent counts a recorded run, and the events over the limit an sse job skipped before it;
+// it is fed the runner's job events.
 func (m *Metrics) ObserveJobEvent(e apistream.JobEvent) {
 	if e.Type != apistream.EventRun || e.Run == nil {
 		return
@@ -67,6 +74,9 @@ func (m *Metrics) ObserveJobEvent(e apistream.JobEvent) {
 	m.runs.WithLabelValues(result).Inc()
 	if e.Run.Response != nil {
 		m.bytes.Add(float64(e.Run.Response.SizeBytes))
+	}
+	if e.Run.Event != nil && e.Run.Event.Skipped > 0 {
+		m.overLimit.Add(float64(e.Run.Event.Skipped))
 	}
 }
 

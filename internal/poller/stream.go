@@ -45,15 +45,16 @@ func (p *Poller) Open(ctx context.Context, req Request, lastEventID string) (*ht
 	}
 	client := &http.Client{Transport: p.transport, CheckRedirect: p.checkRedirect(req.SecretHeaders)}
 	resp, err := client.Do(hreq)
-	if !headers.Stop() && err == nil {
-		resp.Body.Close()
-		err = context.DeadlineExceeded // the headers came as the timer fired
+	// Only the timer having fired makes this a timeout: an attempt refused at once (a closed port, the
+	// access policy, a redirect refused) keeps the error it failed with.
+	if timedOut := !headers.Stop(); timedOut {
+		if err == nil {
+			resp.Body.Close() // the headers came as the timer fired
+		}
+		err = context.DeadlineExceeded
 	}
 	if err != nil {
 		cancel()
-		if ctx.Err() == nil && sctx.Err() != nil {
-			err = context.DeadlineExceeded
-		}
 		code, msg := classify(ctxOr(ctx, err), phaseResponse, limit)
 		return nil, &OpenError{code, msg}
 	}

@@ -1,13 +1,17 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/apistream/apistream"
 	"github.com/apistream/apistream/internal/jsonpatch"
@@ -18,14 +22,35 @@ import (
 
 // streamJob is an sse job's worker state: the stream's document, when the upstream sends snapshots
 // and patches, and what the next run compares with.
+//
+// Runs are recorded within the job's max_events_per_second, a token bucket as deep as a second's
+// worth. An event over it is held back: the next event supersedes it (and is counted over the limit)
+// or, when none comes before the bucket has a token again, it is recorded then, so the newest event
+// and document are always recorded within a second or so. Events over the limit count in the job's
+// events_over_limit and in the Skipped of the run recorded after them.
 type streamJob struct {
-	w        *worker
+	w *worker
+	// mu guards what follows: events arrive on the stream's goroutine, held ones are recorded on a timer's.
+	mu       sync.Mutex
 	job      *apistream.Job
 	header   map[string]string // the response's headers, redacted
 	connects int
 	failures int
 	lastSHA  string
 	follow   jsonpatch.Follower // the document, once the upstream sent a snapshot
+
+	limit   *rate.Limiter
+	held    *heldEvent  // the newest event over the limit, not recorded yet
+	skipped int64       // events over the limit since the last recorded one, superseded
+	flush   *time.Timer // records held when the limit allows
+}
+
+// heldEvent is an event received over the limit, with the body its run would have.
+type heldEvent struct {
+	ev   ssestream.Event
+	at   time.Time
+	gap  time.Duration
+	body []byte
 }
 
 // runStream holds an sse job's stream open until ctx ends or the upstream answers 204: every event
@@ -44,7 +69,8 @@ func (w *worker) runStream(ctx context.Context, j *apistream.Job) {
 		w.logErr(ctx, "pick up job", err)
 		return
 	}
-	s := &streamJob{w: w, job: j, lastSHA: j.LastSHA256}
+	perSecond := cmp.Or(j.MaxEventsPerSecond, apistream.DefaultMaxEventsPerSecond)
+	s := &streamJob{w: w, job: j, lastSHA: j.LastSHA256, limit: rate.NewLimiter(rate.Limit(perSecond), perSecond)}
 	s.restore(ctx)
 	c := &ssestream.Client{
 		Open: func(ctx context.Context, lastEventID string) (*http.Response, error) {
@@ -62,6 +88,9 @@ func (w *worker) runStream(ctx context.Context, j *apistream.Job) {
 	err := c.Run(ctx, j.LastEventID)
 	done, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	s.mu.Lock()
+	s.recordHeld(done) // the stream's last word is recorded, whatever the limit
+	s.mu.Unlock()
 	if err := r.cfg.Store.SetStreamConnection(done, w.id, nil, false); err != nil && apistream.ErrorCode(err) != apistream.ENOTFOUND {
 		w.logErr(done, "record stream end", err)
 	}
@@ -97,6 +126,8 @@ func (s *streamJob) restore(ctx context.Context) {
 }
 
 func (s *streamJob) connected(ctx context.Context, resp *http.Response) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	now := s.w.r.cfg.Now()
 	s.header = apistream.FlattenHeader(resp.Header, s.job.SecretHeaders)
 	if err := s.w.r.cfg.Store.SetStreamConnection(ctx, s.w.id, &now, s.connects > 0); err != nil {
@@ -105,12 +136,16 @@ func (s *streamJob) connected(ctx context.Context, resp *http.Response) {
 	s.connects++
 }
 
-// event records one event as a run. In document mode (the upstream sent a snapshot, as Streamdata
-// and apistream's own job streams do) the run's body is the document with every patch applied; a
-// patch that does not apply fails the run and reopens the stream for a fresh snapshot.
+// event records one event as a run, or holds it back when it is over the job's limit. In document
+// mode (the upstream sent a snapshot, as Streamdata and apistream's own job streams do) the run's
+// body is the document with every patch applied, those of events over the limit too; a patch that
+// does not apply fails the run and reopens the stream for a fresh snapshot.
 func (s *streamJob) event(ctx context.Context, ev ssestream.Event, at time.Time, gap time.Duration) (fresh bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	body := []byte(ev.Data)
 	if _, err := s.follow.Event(ev.Type, body); err != nil {
+		s.recordHeld(ctx)
 		s.failures++
 		s.record(ctx, s.runFor(at, false), nil, apistream.RunErrBadPatch, "patch "+ev.ID+" does not apply to the document: "+apistream.ErrorMessage(err)+"; reopening for a snapshot")
 		return true
@@ -118,10 +153,49 @@ func (s *streamJob) event(ctx context.Context, ev ssestream.Event, at time.Time,
 	if doc, ok := s.follow.Document(); ok {
 		body = doc // any event of a document stream stands for the document as it is now
 	}
+	if s.held != nil {
+		s.held = nil // superseded: this event, or the one held instead of it, stands for it
+		s.skipped++
+	}
+	now := s.w.r.cfg.Now()
+	if !s.limit.AllowN(now, 1) {
+		s.held = &heldEvent{ev: ev, at: at, gap: gap, body: body}
+		if s.flush == nil {
+			// The token is taken now, so the bucket's rate holds whether the held event is recorded
+			// when it is due or superseded first by one the bucket allows.
+			delay := s.limit.ReserveN(now, 1).DelayFrom(now)
+			s.flush = time.AfterFunc(delay, func() {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				s.flush = nil
+				s.recordHeld(ctx)
+			})
+		}
+		return false
+	}
+	s.recordEvent(ctx, ev, at, gap, body)
+	return false
+}
+
+// recordHeld records the event held back over the limit, if any, and stops its timer.
+func (s *streamJob) recordHeld(ctx context.Context) {
+	if s.flush != nil {
+		s.flush.Stop()
+		s.flush = nil
+	}
+	if h := s.held; h != nil {
+		s.held = nil
+		s.recordEvent(ctx, h.ev, h.at, h.gap, h.body)
+	}
+}
+
+// recordEvent records one event's run with body, the document it leaves or its data, and the count
+// of events skipped over the limit before it.
+func (s *streamJob) recordEvent(ctx context.Context, ev ssestream.Event, at time.Time, gap time.Duration, body []byte) {
 	sum := sha256.Sum256(body)
 	sha := hex.EncodeToString(sum[:])
 	run := s.runFor(at, true)
-	run.Event = &apistream.RunEvent{Type: ev.Type, ID: ev.ID, SizeBytes: int64(len(ev.Data)), GapMS: gap.Milliseconds()}
+	run.Event = &apistream.RunEvent{Type: ev.Type, ID: ev.ID, SizeBytes: int64(len(ev.Data)), GapMS: gap.Milliseconds(), Skipped: s.skipped}
 	ct := "text/plain; charset=utf-8"
 	if json.Valid(body) {
 		ct = "application/json"
@@ -132,10 +206,12 @@ func (s *streamJob) event(ctx context.Context, ev ssestream.Event, at time.Time,
 	s.failures = 0
 	s.lastSHA = sha
 	s.record(ctx, run, body, "", "")
-	return false
 }
 
 func (s *streamJob) failed(ctx context.Context, err error, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.recordHeld(ctx) // what the stream sent before it failed comes first
 	code := apistream.RunErrBadResponse
 	var open *poller.OpenError
 	switch {
@@ -170,7 +246,8 @@ func (s *streamJob) runFor(at time.Time, received bool) *apistream.Run {
 	return run
 }
 
-// record saves a run (failed when code is set) and tells the job's consumers.
+// record saves a run (failed when code is set), and the events skipped over the limit before it when
+// it is an event's, and tells the job's consumers.
 func (s *streamJob) record(ctx context.Context, run *apistream.Run, body []byte, code, msg string) {
 	run.ErrorCode, run.Error = code, msg
 	st := store.RunStatus{LastRunAt: run.StartedAt, LastSHA256: s.lastSHA, ConsecutiveFailures: s.failures, LastError: msg, LastErrorCode: code}
@@ -178,7 +255,7 @@ func (s *streamJob) record(ctx context.Context, run *apistream.Run, body []byte,
 		st.LastHTTPStatus = run.Response.Status
 	}
 	if run.Event != nil {
-		st.LastEventID = run.Event.ID
+		st.LastEventID, st.EventsOverLimit = run.Event.ID, run.Event.Skipped
 	}
 	j, err := s.w.r.cfg.Store.RecordRun(ctx, store.RunRecord{Run: run, Body: body, Status: st})
 	if err != nil {
@@ -186,5 +263,8 @@ func (s *streamJob) record(ctx context.Context, run *apistream.Run, body []byte,
 		return
 	}
 	s.job = j
+	if run.Event != nil {
+		s.skipped = 0 // counted now, in the job's status and in this run
+	}
 	s.w.r.emit(apistream.JobEvent{Type: apistream.EventRun, JobID: s.w.id, Job: j, Run: run, At: run.StartedAt})
 }

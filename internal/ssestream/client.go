@@ -32,8 +32,8 @@ type Client struct {
 	// between events, at least MinStall.
 	StallTimeout time.Duration
 	MinStall     time.Duration // default 45s
-	// MaxEventBytes caps one line and one event's data (default DefaultMaxEventBytes): a bigger one
-	// fails the attempt, which reconnects.
+	// MaxEventBytes caps one event's data (default DefaultMaxEventBytes; see Decoder.MaxBytes): a
+	// bigger one fails the attempt, which reconnects.
 	MaxEventBytes int64
 
 	// OnConnect is told of each stream opened, with its response (200 and text/event-stream).
@@ -141,7 +141,8 @@ func (c *Client) attempt(ctx context.Context, lastEventID *string, retry, longes
 		c.OnConnect(resp)
 	}
 
-	// The watchdog closes the stream when nothing, not even a comment, arrived for the stall timeout.
+	// The watchdog closes the stream when no complete line, not even a comment, arrived for the stall
+	// timeout: bytes trickling in without a line end do not keep a stream alive.
 	var lastRead atomic.Int64
 	lastRead.Store(time.Now().UnixNano())
 	var stalled atomic.Bool
@@ -171,8 +172,9 @@ func (c *Client) attempt(ctx context.Context, lastEventID *string, retry, longes
 		}
 	}()
 
-	dec := NewDecoder(&activityReader{r: resp.Body, last: &lastRead})
+	dec := NewDecoder(resp.Body)
 	dec.MaxBytes = cmp.Or(c.MaxEventBytes, DefaultMaxEventBytes)
+	dec.OnLine = func() { lastRead.Store(time.Now().UnixNano()) }
 	var prev time.Time
 	for {
 		ev, err := dec.Next()
@@ -200,18 +202,4 @@ func (c *Client) attempt(ctx context.Context, lastEventID *string, retry, longes
 			return true, true, nil
 		}
 	}
-}
-
-// activityReader records when bytes last arrived: a comment is liveness too.
-type activityReader struct {
-	r    io.Reader
-	last *atomic.Int64
-}
-
-func (a *activityReader) Read(p []byte) (int, error) {
-	n, err := a.r.Read(p)
-	if n > 0 {
-		a.last.Store(time.Now().UnixNano())
-	}
-	return n, err
 }

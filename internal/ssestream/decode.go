@@ -42,16 +42,25 @@ type Decoder struct {
 	Comments int
 	// LastRead is when a line was last read, comments included.
 	LastRead time.Time
-	// MaxBytes caps one line and one event's data (default DefaultMaxEventBytes): past it Next
-	// returns ErrTooLarge, so a stream without line ends cannot fill the memory.
+	// OnLine, when set, is called as each complete line is read, comments and blank lines included:
+	// that is a stream's liveness, which bytes that never end a line are not.
+	OnLine func()
+	// MaxBytes caps one event's data, its data lines joined (default DefaultMaxEventBytes): past it
+	// Next returns ErrTooLarge, however the bytes arrived. A line may be as long as a data line of
+	// MaxBytes ("data: " and its value), so a stream without line ends cannot fill the memory either.
 	MaxBytes int64
 }
 
-// DefaultMaxEventBytes is the default cap of one line or one event's data.
+// DefaultMaxEventBytes is the default cap of one event's data.
 const DefaultMaxEventBytes = 10 << 20
 
-// ErrTooLarge is the error of a line or an event bigger than the Decoder's MaxBytes.
+// ErrTooLarge is the error of an event whose data is bigger than the Decoder's MaxBytes, or of a
+// line longer than a data line of that size.
 var ErrTooLarge = errors.New("event larger than the cap")
+
+// linePrefix is what a line may hold besides an event's data: a data field's name, colon and space,
+// and on the first line a byte order mark.
+const linePrefix = len("\uFEFF") + len("data: ")
 
 // NewDecoder returns a Decoder reading r.
 func NewDecoder(r io.Reader) *Decoder {
@@ -70,6 +79,9 @@ func (d *Decoder) Next() (Event, error) {
 			return Event{}, err
 		}
 		d.LastRead = time.Now()
+		if d.OnLine != nil {
+			d.OnLine()
+		}
 		if len(line) == 0 {
 			if !d.hasData {
 				d.typ = ""
@@ -148,20 +160,28 @@ func (d *Decoder) readLine() ([]byte, error) {
 			}
 		}
 		i := bytes.IndexAny(chunk, "\r\n")
+		piece := chunk
+		if i >= 0 {
+			piece = chunk[:i]
+		}
+		// Checked on every read, with or without a line end in it, so the outcome does not depend on
+		// how the line was split; the exact cap is on the data, checked in Next.
+		if int64(len(d.line)+len(piece)) > d.MaxBytes+int64(linePrefix) {
+			return nil, ErrTooLarge
+		}
+		d.line = append(d.line, piece...)
 		if i < 0 {
-			if int64(len(d.line)+len(chunk)) > d.MaxBytes {
-				return nil, ErrTooLarge
-			}
-			d.line = append(d.line, chunk...)
 			_, _ = d.r.Discard(len(chunk))
 			continue
 		}
-		d.line = append(d.line, chunk[:i]...)
 		d.skipLF = chunk[i] == '\r'
 		_, _ = d.r.Discard(i + 1)
 		if !d.started {
 			d.started = true
 			d.line = bytes.TrimPrefix(d.line, []byte("\uFEFF"))
+		}
+		if int64(len(d.line)) > d.MaxBytes+int64(len("data: ")) {
+			return nil, ErrTooLarge // longer than any data line within the cap
 		}
 		return d.line, nil
 	}

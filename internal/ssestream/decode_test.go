@@ -3,6 +3,7 @@ package ssestream_test
 import (
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -111,5 +112,88 @@ func TestDecoder_MaxBytes(t *testing.T) {
 		if _, err := d.Next(); !errors.Is(err, ssestream.ErrTooLarge) {
 			t.Errorf("%s: %v, want ErrTooLarge", name, err)
 		}
+	}
+}
+
+// chunkReader returns its pieces one read each, as a network delivers writes.
+type chunkReader struct{ pieces []string }
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(c.pieces) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, c.pieces[0])
+	if c.pieces[0] = c.pieces[0][n:]; c.pieces[0] == "" {
+		c.pieces = c.pieces[1:]
+	}
+	return n, nil
+}
+
+// chunkings returns readers delivering in in one write, one byte a write, and split in two at every
+// point.
+func chunkings(in string) map[string]func() io.Reader {
+	out := map[string]func() io.Reader{
+		"one write":   func() io.Reader { return &chunkReader{pieces: []string{in}} },
+		"byte a time": func() io.Reader { return iotest.OneByteReader(strings.NewReader(in)) },
+	}
+	for i := 1; i < len(in); i++ {
+		out["split at "+strconv.Itoa(i)] = func() io.Reader { return &chunkReader{pieces: []string{in[:i], in[i:]}} }
+	}
+	return out
+}
+
+// TestDecoder_MaxBytes_Chunking: the cap is on an event's data, whatever the field's prefix and
+// however the bytes arrive: data exactly at the cap passes, one byte over fails.
+func TestDecoder_MaxBytes_Chunking(t *testing.T) {
+	const limit = 64
+	x := func(n int) string { return strings.Repeat("x", n) }
+	for _, tc := range []struct {
+		name, in string
+		ok       bool
+	}{
+		{"at the cap", "data: " + x(limit) + "\n\n", true},
+		{"over the cap", "data: " + x(limit+1) + "\n\n", false},
+		{"at the cap without the space", "data:" + x(limit) + "\n\n", true},
+		{"over the cap without the space", "data:" + x(limit+1) + "\n\n", false},
+		{"at the cap after a BOM", "\uFEFFdata: " + x(limit) + "\r\n\r\n", true},
+		{"lines at the cap", "data: " + x(limit/2) + "\ndata: " + x(limit/2-1) + "\n\n", true},
+		{"lines over the cap", "data: " + x(limit/2) + "\ndata: " + x(limit/2) + "\n\n", false},
+		{"a comment over the cap", ": " + x(limit+10) + "\ndata: a\n\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for how, r := range chunkings(tc.in) {
+				d := ssestream.NewDecoder(r())
+				d.MaxBytes = limit
+				ev, err := d.Next()
+				switch {
+				case tc.ok && err != nil:
+					t.Fatalf("%s: %v, want the event", how, err)
+				case tc.ok && int64(len(ev.Data)) > limit:
+					t.Fatalf("%s: %d bytes of data, want at most %d", how, len(ev.Data), limit)
+				case !tc.ok && !errors.Is(err, ssestream.ErrTooLarge):
+					t.Fatalf("%s: %v (event of %d bytes), want ErrTooLarge", how, err, len(ev.Data))
+				}
+			}
+		})
+	}
+}
+
+// TestDecoder_MaxBytes_Default: a 10 MiB event, the default cap, passes in one write and in two;
+// one byte more fails.
+func TestDecoder_MaxBytes_Default(t *testing.T) {
+	in := "data: " + strings.Repeat("x", ssestream.DefaultMaxEventBytes) + "\n\n"
+	for _, split := range []int{0, 1 << 20, len(in) - 3} {
+		pieces := []string{in}
+		if split > 0 {
+			pieces = []string{in[:split], in[split:]}
+		}
+		ev, err := ssestream.NewDecoder(&chunkReader{pieces: pieces}).Next()
+		if err != nil || len(ev.Data) != ssestream.DefaultMaxEventBytes {
+			t.Errorf("split at %d: %d bytes, %v; want the whole event", split, len(ev.Data), err)
+		}
+	}
+	over := "data: " + strings.Repeat("x", ssestream.DefaultMaxEventBytes+1) + "\n\n"
+	if _, err := ssestream.NewDecoder(&chunkReader{pieces: []string{over}}).Next(); !errors.Is(err, ssestream.ErrTooLarge) {
+		t.Errorf("one byte over the default cap: %v, want ErrTooLarge", err)
 	}
 }

@@ -137,6 +137,9 @@ type RunStatus struct {
 	LastModified        string
 	// LastEventID is the id an sse job resumes its stream from; saved with runs that carry an event.
 	LastEventID string
+	// EventsOverLimit is how many events an sse job received over its cap since its previous run,
+	// none of them recorded; the store adds it to the job's count.
+	EventsOverLimit int64
 }
 
 // TransitionRequest asks for a state change.

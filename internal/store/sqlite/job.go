@@ -20,6 +20,7 @@ const jobColumns = `id, name, url, method, headers, secret_headers, body,
 	last_run_at, next_run_at, last_http_status, last_error, last_error_code, consecutive_failures,
 	runs_total, runs_failed, bytes_received_total, last_sha256, etag, last_modified,
 	stall_timeout_ns, connected_at, reconnects, last_event_at, last_event_id,
+	max_events_per_second, events_over_limit,
 	created_at, updated_at`
 
 // registeredReason is the reason of the transition CreateJob records.
@@ -39,12 +40,13 @@ func (db *DB) CreateJob(ctx context.Context, spec apistream.JobSpec, now time.Ti
 		err := tx.QueryRowContext(ctx, `
 			INSERT INTO jobs (name, url, method, headers, secret_headers, body,
 				interval_ns, timeout_ns, mode, max_failures, retry, backoff_max_ns, change_window_ns, stall_timeout_ns,
-				state, state_changed_at, state_reason, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				max_events_per_second, state, state_changed_at, state_reason, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			RETURNING id`,
 			spec.Name, spec.URL, spec.Method, headers, secrets, spec.Body,
 			int64(spec.Interval), int64(spec.Timeout), string(spec.Mode), spec.MaxFailures, spec.Retry, int64(spec.BackoffMax),
-			int64(changeWindow(spec)), int64(spec.StallTimeout), string(apistream.StatePending), encodeTime(now), registeredReason, encodeTime(now), encodeTime(now),
+			int64(changeWindow(spec)), int64(spec.StallTimeout), maxEventsPerSecond(spec),
+			string(apistream.StatePending), encodeTime(now), registeredReason, encodeTime(now), encodeTime(now),
 		).Scan(&id)
 		if isUniqueViolation(err) {
 			return duplicateName(spec.Name)
@@ -130,11 +132,11 @@ func (db *DB) UpdateJobSpec(ctx context.Context, id int64, spec apistream.JobSpe
 		res, err := tx.ExecContext(ctx, `
 			UPDATE jobs SET name = ?, url = ?, method = ?, headers = ?, secret_headers = ?, body = ?,
 				interval_ns = ?, timeout_ns = ?, mode = ?, max_failures = ?, retry = ?, backoff_max_ns = ?,
-				change_window_ns = ?, stall_timeout_ns = ?, updated_at = ?
+				change_window_ns = ?, stall_timeout_ns = ?, max_events_per_second = ?, updated_at = ?
 			WHERE id = ?`,
 			spec.Name, spec.URL, spec.Method, headers, secrets, spec.Body,
 			int64(spec.Interval), int64(spec.Timeout), string(spec.Mode), spec.MaxFailures, spec.Retry, int64(spec.BackoffMax),
-			int64(changeWindow(spec)), int64(spec.StallTimeout), encodeTime(now), id,
+			int64(changeWindow(spec)), int64(spec.StallTimeout), maxEventsPerSecond(spec), encodeTime(now), id,
 		)
 		if isUniqueViolation(err) {
 			return duplicateName(spec.Name)
@@ -233,6 +235,7 @@ func scanJob(s scanner) (*apistream.Job, error) {
 		&lastRunAt, &nextRunAt, &j.LastHTTPStatus, &j.LastError, &j.LastErrorCode, &j.ConsecutiveFailures,
 		&j.RunsTotal, &j.RunsFailed, &j.BytesReceivedTotal, &j.LastSHA256, &j.ETag, &j.LastModified,
 		&stall, &connectedAt, &j.Reconnects, &lastEventAt, &j.LastEventID,
+		&j.MaxEventsPerSecond, &j.EventsOverLimit,
 		&createdAt, &updateAt,
 	); err != nil {
 		return nil, err
@@ -266,6 +269,15 @@ func changeWindow(spec apistream.JobSpec) time.Duration {
 		return apistream.DefaultChangeWindow
 	}
 	return time.Duration(spec.ChangeWindow)
+}
+
+// maxEventsPerSecond is the spec's cap on events recorded a second, the default when unset (a spec
+// from before it existed).
+func maxEventsPerSecond(spec apistream.JobSpec) int {
+	if spec.MaxEventsPerSecond == 0 {
+		return apistream.DefaultMaxEventsPerSecond
+	}
+	return spec.MaxEventsPerSecond
 }
 
 // encodeHeaders returns a spec's headers and secret header names as JSON text. nil stays nil (JSON

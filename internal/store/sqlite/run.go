@@ -91,12 +91,12 @@ func (db *DB) RecordRun(ctx context.Context, rec store.RunRecord) (*apistream.Jo
 				last_event_id = CASE WHEN ? THEN ? ELSE last_event_id END,
 				last_event_at = COALESCE(?, last_event_at),
 				runs_total = runs_total + 1, runs_failed = runs_failed + ?,
-				bytes_received_total = bytes_received_total + ?
+				bytes_received_total = bytes_received_total + ?, events_over_limit = events_over_limit + ?
 			WHERE id = ?`,
 			encodeTime(st.LastRunAt), encodeNullTime(st.NextRunAt), st.LastHTTPStatus, st.LastError,
 			st.LastErrorCode, st.ConsecutiveFailures, st.LastSHA256, st.ETag, st.LastModified,
 			run.Event != nil, st.LastEventID, encodeNullTime(run.ReceivedAt),
-			failed, size, run.JobID,
+			failed, size, st.EventsOverLimit, run.JobID,
 		); err != nil {
 			return fmt.Errorf("update job status: %w", err)
 		}

@@ -115,13 +115,13 @@ func testStream(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
 	s := open(t)
 	spec := Spec("feed")
-	spec.Mode, spec.StallTimeout = apistream.ModeSSE, apistream.Duration(90*time.Second)
+	spec.Mode, spec.StallTimeout, spec.MaxEventsPerSecond = apistream.ModeSSE, apistream.Duration(90*time.Second), 25
 	job, err := s.CreateJob(ctx, spec, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if job.StallTimeout != spec.StallTimeout || job.Mode != apistream.ModeSSE {
-		t.Errorf("spec round trip: mode %q stall %s", job.Mode, job.StallTimeout)
+	if job.StallTimeout != spec.StallTimeout || job.Mode != apistream.ModeSSE || job.MaxEventsPerSecond != 25 {
+		t.Errorf("spec round trip: mode %q stall %s max events %d", job.Mode, job.StallTimeout, job.MaxEventsPerSecond)
 	}
 	at := t0.Add(time.Second)
 	if err := s.SetStreamConnection(ctx, job.ID, &at, false); err != nil {
@@ -138,8 +138,8 @@ func testStream(t *testing.T, open func(t *testing.T) store.Store) {
 	rec := NewRecord(job.ID, t0.Add(2*time.Second), []byte(`{"n":1}`))
 	received := t0.Add(2 * time.Second)
 	rec.Run.ReceivedAt = &received
-	rec.Run.Event = &apistream.RunEvent{Type: "update", ID: "e-7", SizeBytes: 7, GapMS: 1500}
-	rec.Status.LastEventID = "e-7"
+	rec.Run.Event = &apistream.RunEvent{Type: "update", ID: "e-7", SizeBytes: 7, GapMS: 1500, Skipped: 3}
+	rec.Status.LastEventID, rec.Status.EventsOverLimit = "e-7", 3
 	MustRecordRun(t, s, rec)
 	run := mustRuns(t, s, job.ID, store.RunFilter{})[0]
 	if run.Event == nil || *run.Event != *rec.Run.Event || run.ReceivedAt == nil || !run.ReceivedAt.Equal(received) {
@@ -149,10 +149,13 @@ func testStream(t *testing.T, open func(t *testing.T) store.Store) {
 	if got.LastEventID != "e-7" || got.LastEventAt == nil || !got.LastEventAt.Equal(received) {
 		t.Errorf("last event %q at %v, want e-7 at %s", got.LastEventID, got.LastEventAt, received)
 	}
-	// A run without an event (a failed connect) keeps the id to resume from.
-	MustRecordRun(t, s, FailedRecord(job.ID, t0.Add(3*time.Second), 1))
-	if got, _ = s.Job(ctx, job.ID); got.LastEventID != "e-7" {
-		t.Errorf("after a failed connect, last event id %q, want e-7 kept", got.LastEventID)
+	// A run without an event (a failed connect) keeps the id to resume from; events over the cap
+	// add up.
+	failed := FailedRecord(job.ID, t0.Add(3*time.Second), 1)
+	failed.Status.EventsOverLimit = 4
+	MustRecordRun(t, s, failed)
+	if got, _ = s.Job(ctx, job.ID); got.LastEventID != "e-7" || got.EventsOverLimit != 7 {
+		t.Errorf("after a failed connect, last event id %q, %d events over the limit; want e-7 kept, 7", got.LastEventID, got.EventsOverLimit)
 	}
 	if err := s.SetStreamConnection(ctx, job.ID, nil, false); err != nil {
 		t.Fatal(err)
