@@ -44,6 +44,7 @@ func (u *burstUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // within the cap; every event over it is counted in the job's status and in /metrics, and the last
 // recorded run still holds the upstream's last document.
 func TestSSEJob_EventCap(t *testing.T) {
+	t.Parallel()
 	up := &burstUpstream{events: 500, quit: make(chan struct{})}
 	upstream := httptest.NewServer(up)
 	defer upstream.Close()
@@ -117,6 +118,7 @@ func TestSSEJob_EventCap(t *testing.T) {
 
 // TestSSEJob_EventCapValidation: max_events_per_second defaults to 10 and must be 1 to 1000.
 func TestSSEJob_EventCapValidation(t *testing.T) {
+	t.Parallel()
 	s := startServer(t)
 	var j apistream.Job
 	if code := call(t, "POST", s.URL+"/v1/jobs", "", map[string]any{"name": "d", "url": "http://127.0.0.1:1/", "mode": "sse"}, &j); code != http.StatusCreated {

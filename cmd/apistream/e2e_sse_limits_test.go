@@ -30,6 +30,7 @@ func (s *testServer) registerSSE(t *testing.T, spec map[string]any) {
 // would record: a refused port is connect, a redirect to an address the policy refuses is
 // forbidden_target; neither is a timeout.
 func TestSSEJob_ConnectFailures(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -68,6 +69,7 @@ func TestSSEJob_ConnectFailures(t *testing.T) {
 // TestSSEJob_TrickleStalls: an upstream that sends a byte a tick without ever ending a line is not
 // alive: the stall timeout fails the attempt and the stream is reopened.
 func TestSSEJob_TrickleStalls(t *testing.T) {
+	t.Parallel()
 	quit := make(chan struct{})
 	var mu sync.Mutex
 	conns := 0
