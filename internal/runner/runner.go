@@ -43,8 +43,9 @@ type Runner struct {
 
 	// reconcileMu serializes Reconcile so a job never has two workers.
 	reconcileMu sync.Mutex
-	mu          sync.Mutex // guards workers
+	mu          sync.Mutex // guards workers and closed
 	workers     map[int64]*worker
+	closed      bool // Close has begun: no worker starts any more
 }
 
 // New returns a Runner; Open starts it.
@@ -89,6 +90,9 @@ func (r *Runner) Open(ctx context.Context) error {
 // Close stops every worker and waits for them. Runs in flight are abandoned unrecorded; their jobs
 // resume from their stored next run time on the next start.
 func (r *Runner) Close() error {
+	r.mu.Lock()
+	r.closed = true // a Reconcile racing with Close starts no worker Close would not wait for
+	r.mu.Unlock()
 	r.cancel()
 	r.wg.Wait()
 	return nil
@@ -191,9 +195,14 @@ func (r *Runner) startWorker(id int64) {
 	ctx, cancel := context.WithCancel(r.ctx)
 	w := &worker{r: r, id: id, cancel: cancel, done: make(chan struct{})}
 	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		cancel()
+		return
+	}
 	r.workers[id] = w
-	r.mu.Unlock()
 	r.wg.Add(1)
+	r.mu.Unlock()
 	go func() {
 		defer r.wg.Done()
 		defer close(w.done)

@@ -39,6 +39,7 @@ type streamJob struct {
 	lastSHA  string
 	follow   jsonpatch.Follower // the document, once the upstream sent a snapshot
 
+	stop    context.CancelFunc // ends the stream: the job no longer wants a worker
 	limit   *rate.Limiter
 	held    *heldEvent  // the newest event over the limit, not recorded yet
 	skipped int64       // events over the limit since the last recorded one, superseded
@@ -70,7 +71,9 @@ func (w *worker) runStream(ctx context.Context, j *apistream.Job) {
 		return
 	}
 	perSecond := cmp.Or(j.MaxEventsPerSecond, apistream.DefaultMaxEventsPerSecond)
-	s := &streamJob{w: w, job: j, lastSHA: j.LastSHA256, limit: rate.NewLimiter(rate.Limit(perSecond), perSecond)}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	s := &streamJob{w: w, job: j, lastSHA: j.LastSHA256, limit: rate.NewLimiter(rate.Limit(perSecond), perSecond), stop: stop}
 	s.restore(ctx)
 	c := &ssestream.Client{
 		Open: func(ctx context.Context, lastEventID string) (*http.Response, error) {
@@ -267,4 +270,7 @@ func (s *streamJob) record(ctx context.Context, run *apistream.Run, body []byte,
 		s.skipped = 0 // counted now, in the job's status and in this run
 	}
 	s.w.r.emit(apistream.JobEvent{Type: apistream.EventRun, JobID: s.w.id, Job: j, Run: run, At: run.StartedAt})
+	if !wantsWorker(j) {
+		s.stop() // stopped meanwhile by another writer of the store: close the stream, as a poll job ends
+	}
 }

@@ -121,3 +121,45 @@ func TestRunner_StreamEventCap_Stop(t *testing.T) {
 		}
 	})
 }
+
+// TestRunner_StreamStoppedByAnotherWriter: an sse job stopped directly in the store closes its
+// stream after the next event it records, as a poll job stops after its next run.
+func TestRunner_StreamStoppedByAnotherWriter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			rc := http.NewResponseController(w)
+			for i := 0; ; i++ {
+				if _, err := fmt.Fprintf(w, "id: %d\ndata: {\"n\":%d}\n\n", i, i); err != nil || rc.Flush() != nil {
+					return
+				}
+				select {
+				case <-r.Context().Done():
+					return
+				case <-time.After(time.Second):
+				}
+			}
+		})
+		e := newEnv(t, handler, runner.Config{})
+		s := spec("elsewhere", "http://up.test/stream", time.Minute)
+		s.Mode = apistream.ModeSSE
+		j := e.create(t, s)
+		time.Sleep(5 * time.Second)
+		if _, err := e.db.TransitionJob(t.Context(), j.ID, apistream.StateStopped, "stopped elsewhere", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		before := job(t, e, j.ID).RunsTotal
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		got := job(t, e, j.ID)
+		if got.RunsTotal > before+1 {
+			t.Errorf("an sse job stopped in the store recorded %d more runs, want at most 1", got.RunsTotal-before)
+		}
+		if got.State != apistream.StateStopped || got.ConnectedSince != nil {
+			t.Errorf("state %s, connected at %v; want stopped, not connected", got.State, got.ConnectedSince)
+		}
+		if active := e.runner.Active(); len(active) != 0 {
+			t.Errorf("active jobs %v, want none", active)
+		}
+	})
+}
