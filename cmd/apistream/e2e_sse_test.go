@@ -255,7 +255,7 @@ func TestSSEJob_FollowsJobStream(t *testing.T) {
 		}
 	}
 	if code, out, stderr := s.cli(t, "jobs", "status", "copy"); code != 0 || !strings.Contains(out, "mode") || !strings.Contains(out, "sse") ||
-		!strings.Contains(out, "last_event_id") || !strings.Contains(out, "reconnects") || strings.Contains(out, "interval") {
+		!strings.Contains(out, "last_event_id") || !strings.Contains(out, "reconnects") || !strings.Contains(out, "events_over_limit") || strings.Contains(out, "interval") {
 		t.Errorf("jobs status of an sse job: exit %d: %s %s", code, out, stderr)
 	}
 	if snapshots != 1 {

@@ -172,6 +172,7 @@ func printJobStatus(w io.Writer, j *apistream.Job, now time.Time) error {
 		row("reconnects", strconv.FormatInt(j.Reconnects, 10))
 		row("last_event_at", timePtr(j.LastEventAt))
 		row("last_event_id", orDash(j.LastEventID))
+		row("events_over_limit", fmt.Sprintf("%d (max %d a second)", j.EventsOverLimit, j.MaxEventsPerSecond))
 	} else {
 		row("consecutive_failures", fmt.Sprintf("%d of %d allowed", j.ConsecutiveFailures, j.MaxFailures))
 	}
