@@ -171,6 +171,9 @@ func (s *streamJob) event(ctx context.Context, ev ssestream.Event, at time.Time,
 				s.mu.Lock()
 				defer s.mu.Unlock()
 				s.flush = nil
+				if ctx.Err() != nil {
+					return // the stream is ending: its last step records what is held
+				}
 				s.recordHeld(ctx)
 			})
 		}
