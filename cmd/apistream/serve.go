@@ -155,7 +155,7 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 		Store: db, Runner: run, Policy: policy, Token: cfg.APIToken, Hub: h, Auth: authn,
 		CORSOrigins: cfg.CORSOrigins, JobStreams: streams, Proxy: px, Metrics: m.Handler(), Logger: logger,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout, BodyTimeout: cfg.BodyTimeout, IdleTimeout: cfg.IdleTimeout,
-		MaxConnections: cfg.MaxConnections,
+		MaxConnections: cfg.MaxConnections, KeepAlive: cfg.KeepAlive,
 	})
 	srv.Serve(ln)
 	defer srv.Close()
