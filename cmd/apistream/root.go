@@ -64,6 +64,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newTokensCmd(cf),
 		newReportCmd(cf),
 		newTailCmd(cf),
+		newEventsCmd(cf),
 		newBenchCmd(cf),
 	)
 	return root

@@ -15,7 +15,7 @@ import (
 
 	"github.com/apistream/apistream"
 	"github.com/apistream/apistream/internal/auth"
-	"github.com/apistream/apistream/internal/broker/memory"
+	"github.com/apistream/apistream/internal/eventlog"
 	"github.com/apistream/apistream/internal/httpapi"
 	"github.com/apistream/apistream/internal/hub"
 	"github.com/apistream/apistream/internal/jobstream"
@@ -48,7 +48,8 @@ file; flags win over the environment, which wins over the file.`,
 }
 
 // serve wires the embedded default together and runs it until ctx ends, then shuts down in order:
-// HTTP, proxy polls, runner, broker, hub, metrics, demo upstream, poller, store, data directory lock.
+// HTTP, proxy polls, runner, event log followers, hub, metrics, demo upstream, poller, store, data
+// directory lock.
 func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 	logger, err := newLogger(cfg, logw)
 	if err != nil {
@@ -121,16 +122,19 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 		}
 	}
 
-	// The runner publishes job events to the broker; their consumers subscribe. Closed after the
-	// runner, the broker hands on what the last runs published.
-	events := memory.New()
-	defer events.Close()
-	events.Subscribe(m.ObserveJobEvent)
+	// Every job write appends its events to the store's log; job streams and metrics follow it from
+	// its end (they rebuild what they need from the store), started before the runner so they see
+	// its first run.
 	streams := jobstream.New(db, h, logger)
-	events.Subscribe(streams.Handle)
+	for _, handle := range []func(apistream.JobEvent){m.ObserveJobEvent, streams.Handle} {
+		f := eventlog.New(eventlog.Config{Store: db, Handle: handle, Logger: logger})
+		if err := f.Open(ctx); err != nil {
+			return fmt.Errorf("follow event log: %w", err)
+		}
+		defer f.Close()
+	}
 
 	run := runner.New(runner.Config{
-		OnEvent:       events.Publish,
 		Store:         db,
 		Poller:        p,
 		Logger:        logger,
@@ -151,7 +155,7 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 		Store: db, Runner: run, Policy: policy, Token: cfg.APIToken, Hub: h, Auth: authn,
 		CORSOrigins: cfg.CORSOrigins, JobStreams: streams, Proxy: px, Metrics: m.Handler(), Logger: logger,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout, BodyTimeout: cfg.BodyTimeout, IdleTimeout: cfg.IdleTimeout,
-		MaxConnections: cfg.MaxConnections,
+		MaxConnections: cfg.MaxConnections, KeepAlive: cfg.KeepAlive,
 	})
 	srv.Serve(ln)
 	defer srv.Close()

@@ -387,3 +387,62 @@ func (c *Client) Report(ctx context.Context, from, to time.Time) (*Report, error
 	var out Report
 	return &out, c.do(ctx, "GET", "/v1/report", q, nil, &out)
 }
+
+// EventsQuery selects events of the log. Zero values are left to the server.
+type EventsQuery struct {
+	After int64    // only ids greater than this: the previous page's NextAfter
+	Limit int      // page size
+	Tail  int      // the Tail newest events instead (still oldest first)
+	Job   string   // only this job's events: its id or name
+	Types []string // only events of these types
+}
+
+func (q EventsQuery) values() url.Values {
+	v := url.Values{}
+	setInt(v, "after", q.After)
+	setInt(v, "limit", int64(q.Limit))
+	setInt(v, "tail", int64(q.Tail))
+	if q.Job != "" {
+		v.Set("job", q.Job)
+	}
+	for _, t := range q.Types {
+		v.Add("type", t)
+	}
+	return v
+}
+
+// Events returns one page of the event log, oldest first.
+func (c *Client) Events(ctx context.Context, q EventsQuery) (*EventList, error) {
+	var l EventList
+	if err := c.do(ctx, http.MethodGet, "/v1/events", q.values(), nil, &l); err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
+// EventStreamRequest returns the request that opens GET /v1/events/stream with q's filters,
+// resuming after lastEventID when not empty (else after q.After, when set). It is sent with a client
+// that has no overall timeout: a stream stays open.
+func (c *Client) EventStreamRequest(ctx context.Context, q EventsQuery, lastEventID string) (*http.Request, error) {
+	v := q.values()
+	v.Del("limit")
+	v.Del("tail")
+	u := c.URL + "/v1/events/stream"
+	if len(v) > 0 {
+		u += "?" + v.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, apistream.Errorf(apistream.EINVALID, "server URL %q: %v", c.URL, unwrapURLError(err))
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Cache-Control", "no-cache")
+	req.Header.Set("User-Agent", "apistream-client/"+apistream.Version)
+	if lastEventID != "" {
+		req.Header.Set("Last-Event-ID", lastEventID)
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	return req, nil
+}

@@ -140,7 +140,7 @@ func (s *Server) handleDeleteJob(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.cfg.Store.DeleteJob(r.Context(), j.ID); err != nil {
+	if err := s.cfg.Store.DeleteJob(r.Context(), j.ID, s.cfg.Now()); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -59,6 +59,9 @@ type Config struct {
 	ReadHeaderTimeout time.Duration
 	BodyTimeout       time.Duration
 	IdleTimeout       time.Duration
+	// KeepAlive is how often a quiet event log stream gets a comment (default 15s).
+	KeepAlive time.Duration
+
 	// MaxConnections bounds the open connections, streams included; past it, a new connection waits
 	// to be accepted until one closes (0: no limit).
 	MaxConnections int
@@ -94,6 +97,7 @@ func NewServer(cfg Config) *Server {
 	cfg.ReadHeaderTimeout = cmp.Or(cfg.ReadHeaderTimeout, 10*time.Second)
 	cfg.BodyTimeout = cmp.Or(cfg.BodyTimeout, 30*time.Second)
 	cfg.IdleTimeout = cmp.Or(cfg.IdleTimeout, 60*time.Second)
+	cfg.KeepAlive = cmp.Or(cfg.KeepAlive, 15*time.Second)
 	a := cfg.Auth
 	if a == nil {
 		var err error
@@ -137,6 +141,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/jobs/{ref}/size", s.admin(s.handleSize))
 	m.HandleFunc("GET /v1/jobs/{ref}/changes", s.admin(s.handleChanges))
 	m.HandleFunc("GET /v1/report", s.admin(s.handleReport))
+	m.HandleFunc("GET /v1/events", s.admin(s.handleEvents))
+	m.HandleFunc("GET /v1/events/stream", s.admin(s.handleEventStream))
 
 	if s.cfg.Metrics != nil {
 		m.HandleFunc("GET /metrics", s.admin(s.cfg.Metrics.ServeHTTP))

@@ -36,6 +36,14 @@ type TransitionList struct {
 	Transitions []*apistream.Transition `json:"transitions"`
 }
 
+// EventList is one page of GET /v1/events, oldest first. NextAfter is the after of the next read:
+// the last event's id on a full page, else the newest id the log held (there are no further events
+// of the filter up to it); a client polls with it to follow the log.
+type EventList struct {
+	Events    []*apistream.JobEvent `json:"events"`
+	NextAfter int64                 `json:"next_after"`
+}
+
 // ErrorResponse is the body of every non-2xx response.
 type ErrorResponse struct {
 	Error ErrorBody `json:"error"`

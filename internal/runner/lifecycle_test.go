@@ -2,8 +2,8 @@ package runner_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/apistream/apistream"
 	"github.com/apistream/apistream/internal/runner"
+	"github.com/apistream/apistream/internal/store"
 )
 
 func job(t *testing.T, e *env, id int64) *apistream.Job {
@@ -289,15 +290,11 @@ func TestRunner_StoppedWhileFailed(t *testing.T) {
 }
 
 // TestRunner_StoppedDuringRun: a job stopped in the store by another writer while its run is in
-// flight records that run, stays stopped, and the runner publishes no transition of its own for it:
+// flight records that run, stays stopped, and the log holds no transition for it after the stop:
 // the failed run's move to failed was refused by the store.
 func TestRunner_StoppedDuringRun(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		entered, release := make(chan struct{}, 1), make(chan struct{})
-		var (
-			mu     sync.Mutex
-			events []apistream.JobEvent
-		)
 		e := newEnv(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			select {
 			case entered <- struct{}{}:
@@ -305,11 +302,7 @@ func TestRunner_StoppedDuringRun(t *testing.T) {
 			}
 			<-release
 			http.Error(w, "down", http.StatusInternalServerError)
-		}), runner.Config{OnEvent: func(ev apistream.JobEvent) {
-			mu.Lock()
-			defer mu.Unlock()
-			events = append(events, ev)
-		}})
+		}), runner.Config{})
 		s := spec("job", "http://upstream.test/", time.Second)
 		s.MaxFailures = 1
 		j := e.create(t, s)
@@ -317,9 +310,7 @@ func TestRunner_StoppedDuringRun(t *testing.T) {
 		if _, err := e.db.TransitionJob(context.Background(), j.ID, apistream.StateStopped, "stopped elsewhere", time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		mu.Lock()
-		seen := len(events)
-		mu.Unlock()
+		seen := jobEvents(t, e.db, j.ID, 0)
 		close(release)
 		time.Sleep(time.Minute)
 
@@ -327,14 +318,62 @@ func TestRunner_StoppedDuringRun(t *testing.T) {
 		if got.State != apistream.StateStopped || got.RunsTotal != 1 {
 			t.Errorf("state %s, runs %d; want stopped with the one run in flight recorded", got.State, got.RunsTotal)
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		var types []apistream.EventType
-		for _, ev := range events[seen:] {
-			types = append(types, ev.Type)
-		}
-		if len(types) != 1 || types[0] != apistream.EventRun {
-			t.Errorf("events after the stop: %v, want [run]", types)
+		if got, want := fmt.Sprint(eventTypes(jobEvents(t, e.db, j.ID, seen[len(seen)-1].ID))), "[run]"; got != want {
+			t.Errorf("events after the stop: %s, want %s", got, want)
 		}
 	})
+}
+
+// TestRunner_LogsLifecycle: what the runner does to a job is in the store's log, in order: its
+// start, its pick-up, each run, and the move to failed with the run that caused it.
+func TestRunner_LogsLifecycle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "down", http.StatusInternalServerError)
+		}), runner.Config{})
+		s := spec("job", "http://upstream.test/", time.Second)
+		s.MaxFailures = 2
+		s.Retry = false
+		j := e.create(t, s)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+
+		var got []string
+		for _, ev := range jobEvents(t, e.db, j.ID, 0) {
+			switch {
+			case ev.Transition != nil:
+				got = append(got, string(ev.Transition.To))
+			case ev.Run != nil:
+				got = append(got, fmt.Sprintf("run %d", ev.Run.ID))
+			default:
+				got = append(got, string(ev.Type))
+			}
+		}
+		runs := allRuns(t, e.db, j.ID)
+		if len(runs) != 2 {
+			t.Fatalf("runs: %d, want 2", len(runs))
+		}
+		want := []string{"created", "pending", "queued", "running", fmt.Sprintf("run %d", runs[0].ID), fmt.Sprintf("run %d", runs[1].ID), "failed"}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("log: got %v, want %v", got, want)
+		}
+	})
+}
+
+// jobEvents returns a job's events after id after, oldest first.
+func jobEvents(t *testing.T, db store.Store, id, after int64) []*apistream.JobEvent {
+	t.Helper()
+	p, err := db.Events(context.Background(), store.EventFilter{JobID: id, After: after})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Events
+}
+
+func eventTypes(es []*apistream.JobEvent) []apistream.EventType {
+	var ts []apistream.EventType
+	for _, e := range es {
+		ts = append(ts, e.Type)
+	}
+	return ts
 }

@@ -1,6 +1,7 @@
 // Package runner keeps jobs running: one worker per active job schedules its runs, fetches through
 // the poller within global and per-host limits, records each run and moves the job through its state
-// machine. It talks to storage only through the store contract.
+// machine. It talks to storage only through the store contract, and publishes nothing itself: every
+// store write it makes appends its events to the store's event log, which the consumers follow.
 package runner
 
 import (
@@ -29,8 +30,6 @@ type Config struct {
 	// Retention is applied every PruneEvery in the background.
 	Retention  store.Retention
 	PruneEvery time.Duration
-	// OnEvent, if set, receives every job event after it is committed. It must not block.
-	OnEvent func(apistream.JobEvent)
 }
 
 // Runner runs the workers of all active jobs.
@@ -112,7 +111,7 @@ func (r *Runner) StartJob(ctx context.Context, id int64, reason string) (*apistr
 	if j.State.Active() {
 		return j, nil
 	}
-	j, err = r.transition(ctx, j.State, id, apistream.StateQueued, reason)
+	j, err = r.transition(ctx, id, apistream.StateQueued, reason)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +127,7 @@ func (r *Runner) StopJob(ctx context.Context, id int64, reason string) (*apistre
 	if j.State == apistream.StateStopped {
 		return j, nil
 	}
-	if _, err = r.transition(ctx, j.State, id, apistream.StateStopped, reason); err != nil {
+	if _, err = r.transition(ctx, id, apistream.StateStopped, reason); err != nil {
 		return nil, err
 	}
 	if err := r.Reconcile(ctx, id); err != nil {
@@ -137,17 +136,9 @@ func (r *Runner) StopJob(ctx context.Context, id int64, reason string) (*apistre
 	return r.cfg.Store.Job(ctx, id)
 }
 
-// transition moves a job through the store and publishes the change.
-func (r *Runner) transition(ctx context.Context, from apistream.State, id int64, to apistream.State, reason string) (*apistream.Job, error) {
-	j, err := r.cfg.Store.TransitionJob(ctx, id, to, reason, r.cfg.Now())
-	if err != nil {
-		return nil, err
-	}
-	if from != j.State {
-		r.emit(apistream.JobEvent{Type: apistream.EventTransition, JobID: id, Job: j, At: j.StateChangedAt,
-			Transition: &apistream.Transition{JobID: id, From: from, To: j.State, Reason: reason, At: j.StateChangedAt}})
-	}
-	return j, nil
+// transition moves a job through the store, which logs the change.
+func (r *Runner) transition(ctx context.Context, id int64, to apistream.State, reason string) (*apistream.Job, error) {
+	return r.cfg.Store.TransitionJob(ctx, id, to, reason, r.cfg.Now())
 }
 
 // Reconcile makes the job's worker match what is stored: call it after a job's spec or state
@@ -165,8 +156,7 @@ func (r *Runner) Reconcile(ctx context.Context, id int64) error {
 	r.stopWorker(id)
 	j, err := r.cfg.Store.Job(r.ctx, id)
 	if apistream.ErrorCode(err) == apistream.ENOTFOUND {
-		r.emit(apistream.JobEvent{Type: apistream.EventDeleted, JobID: id, At: r.cfg.Now()})
-		return nil
+		return nil // deleted: the store logged it
 	} else if err != nil {
 		return err
 	}
@@ -223,12 +213,6 @@ func (r *Runner) stopWorker(id int64) {
 	if w != nil {
 		w.cancel()
 		<-w.done
-	}
-}
-
-func (r *Runner) emit(e apistream.JobEvent) {
-	if r.cfg.OnEvent != nil {
-		r.cfg.OnEvent(e)
 	}
 }
 

@@ -61,7 +61,7 @@ func (w *worker) runStream(ctx context.Context, j *apistream.Job) {
 	r := w.r
 	if j.State == apistream.StateQueued || j.State == apistream.StateFailed {
 		var err error
-		if j, err = r.transition(ctx, j.State, w.id, apistream.StateRunning, "picked up by the runner"); err != nil {
+		if j, err = r.transition(ctx, w.id, apistream.StateRunning, "picked up by the runner"); err != nil {
 			w.logErr(ctx, "pick up job", err)
 			return
 		}
@@ -98,7 +98,7 @@ func (w *worker) runStream(ctx context.Context, j *apistream.Job) {
 		w.logErr(done, "record stream end", err)
 	}
 	if errors.Is(err, ssestream.ErrStop) {
-		if _, err := r.transition(done, apistream.StateRunning, w.id, apistream.StateStopped, "the upstream answered 204 No Content: stop"); err != nil {
+		if _, err := r.transition(done, w.id, apistream.StateStopped, "the upstream answered 204 No Content: stop"); err != nil {
 			w.logErr(done, "stop job", err)
 		}
 	}
@@ -253,7 +253,7 @@ func (s *streamJob) runFor(at time.Time, received bool) *apistream.Run {
 }
 
 // record saves a run (failed when code is set), and the events skipped over the limit before it when
-// it is an event's, and tells the job's consumers.
+// it is an event's; the store logs the run for the job's consumers.
 func (s *streamJob) record(ctx context.Context, run *apistream.Run, body []byte, code, msg string) {
 	run.ErrorCode, run.Error = code, msg
 	st := store.RunStatus{LastRunAt: run.StartedAt, LastSHA256: s.lastSHA, ConsecutiveFailures: s.failures, LastError: msg, LastErrorCode: code}
@@ -272,7 +272,6 @@ func (s *streamJob) record(ctx context.Context, run *apistream.Run, body []byte,
 	if run.Event != nil {
 		s.skipped = 0 // counted now, in the job's status and in this run
 	}
-	s.w.r.emit(apistream.JobEvent{Type: apistream.EventRun, JobID: s.w.id, Job: j, Run: run, At: run.StartedAt})
 	if !wantsWorker(j) {
 		s.stop() // stopped meanwhile by another writer of the store: close the stream, as a poll job ends
 	}

@@ -61,7 +61,7 @@ func (w *worker) run(ctx context.Context) {
 		}
 		if j.State == apistream.StateFailed {
 			reason := fmt.Sprintf("automatic retry after %d consecutive failed runs", j.ConsecutiveFailures)
-			if j, err = r.transition(ctx, apistream.StateFailed, w.id, apistream.StateQueued, reason); err != nil {
+			if j, err = r.transition(ctx, w.id, apistream.StateQueued, reason); err != nil {
 				w.logErr(ctx, "retry job", err)
 				return
 			}
@@ -70,7 +70,6 @@ func (w *worker) run(ctx context.Context) {
 		if !ok {
 			return // stopped or shutting down: the run is abandoned unrecorded
 		}
-		prev := j.State
 		nj, err := r.cfg.Store.RecordRun(ctx, rec)
 		if err != nil {
 			w.logErr(ctx, "record run", err)
@@ -79,12 +78,6 @@ func (w *worker) run(ctx context.Context) {
 			}
 		} else {
 			j = nj
-			r.emit(apistream.JobEvent{Type: apistream.EventRun, JobID: w.id, Job: j, Run: rec.Run, At: rec.Run.StartedAt})
-			// The transition the run asked for, if the store made it (not when the job was stopped meanwhile).
-			if rec.Transition != nil && j.State != prev && j.State == rec.Transition.To {
-				r.emit(apistream.JobEvent{Type: apistream.EventTransition, JobID: w.id, Job: j, At: j.StateChangedAt,
-					Transition: &apistream.Transition{JobID: w.id, From: prev, To: j.State, Reason: rec.Transition.Reason, At: j.StateChangedAt}})
-			}
 		}
 		if rec.Status.NextRunAt == nil {
 			return // failed for good: retry is off
@@ -130,7 +123,7 @@ func (w *worker) firstRun(j *apistream.Job) time.Time {
 func (w *worker) pickUp(ctx context.Context, j *apistream.Job, next time.Time) (*apistream.Job, error) {
 	if j.State == apistream.StateQueued && j.ConsecutiveFailures < j.MaxFailures {
 		var err error
-		if j, err = w.r.transition(ctx, apistream.StateQueued, w.id, apistream.StateRunning, "picked up by the runner"); err != nil {
+		if j, err = w.r.transition(ctx, w.id, apistream.StateRunning, "picked up by the runner"); err != nil {
 			return nil, err
 		}
 	}

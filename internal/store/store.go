@@ -1,5 +1,5 @@
-// Package store is the storage contract of apistream: jobs, their runs, response bodies and state
-// history. Each backend lives in a subfolder (sqlite/, later postgres/) and passes storetest's suite.
+// Package store is the storage contract of apistream: jobs, their runs, response bodies, state
+// history and the event log. Each backend lives in a subfolder (sqlite/, later postgres/) and passes storetest's suite.
 // Nothing outside cmd/apistream knows which backend is in use.
 package store
 
@@ -12,6 +12,14 @@ import (
 
 // Store persists jobs, runs, bodies and transitions. Every method is safe for concurrent use.
 // Lookups of something that does not exist return an apistream.ENOTFOUND error, never nil, nil.
+//
+// Every write that changes a job appends its events to the event log in the same transaction, so
+// that an event exists exactly when its change was committed: CreateJob appends created and the
+// transition of its registration; UpdateJobSpec updated; DeleteJob deleted (the job's earlier events
+// stay in the log); TransitionJob transition (none when nothing changed); RecordRun run, and
+// transition when its transition applied. A write that fails appends nothing. Events carry the job's
+// redacted view. Event ids increase in commit order: a reader that has read every event up to id N
+// will never see an event with an id of N or less appear later.
 type Store interface {
 	// CreateJob saves a new job in state pending. A duplicate name is ECONFLICT.
 	CreateJob(ctx context.Context, spec apistream.JobSpec, now time.Time) (*apistream.Job, error)
@@ -23,8 +31,8 @@ type Store interface {
 	Jobs(ctx context.Context, f JobFilter) ([]*apistream.Job, error)
 	// UpdateJobSpec replaces a job's spec. A duplicate name is ECONFLICT.
 	UpdateJobSpec(ctx context.Context, id int64, spec apistream.JobSpec, now time.Time) (*apistream.Job, error)
-	// DeleteJob removes a job with its runs and transitions.
-	DeleteJob(ctx context.Context, id int64) error
+	// DeleteJob removes a job with its runs and transitions, appending a deleted event dated at.
+	DeleteJob(ctx context.Context, id int64, at time.Time) error
 
 	// TransitionJob moves a job to state to and records the transition, in one transaction. When the
 	// job is already in that state nothing is written and the job is returned; when the state machine
@@ -59,13 +67,44 @@ type Store interface {
 	// Transitions lists a job's state history, newest first.
 	Transitions(ctx context.Context, jobID int64, limit int) ([]*apistream.Transition, error)
 
-	// Prune deletes runs and transitions past the retention policy and the bodies no run or job
-	// refers to any more.
+	// Events lists the log's events after f.After that match f, oldest first, and the cursor to read
+	// on from.
+	Events(ctx context.Context, f EventFilter) (EventPage, error)
+	// WaitEvents returns once an event with an id greater than after has been committed (at once when
+	// one already has), or with ctx's error when ctx ends first. It is how in-process readers are woken
+	// on commit instead of polling: SQLite signals its own commits; a PostgreSQL backend would NOTIFY
+	// in each transaction that appends and LISTEN here, rechecking the newest id after each wake-up.
+	WaitEvents(ctx context.Context, after int64) error
+	// EventCursor returns the id up to which the consumer named name has handled the log; 0 when it
+	// has saved none.
+	EventCursor(ctx context.Context, name string) (int64, error)
+	// SetEventCursor saves the id up to which the consumer named name has handled the log.
+	SetEventCursor(ctx context.Context, name string, id int64) error
+
+	// Prune deletes runs, transitions and events past the retention policy and the bodies no run or
+	// job refers to any more.
 	Prune(ctx context.Context, p Retention) (PruneResult, error)
 	// Stats counts what is stored.
 	Stats(ctx context.Context) (Stats, error)
 
 	Close() error
+}
+
+// EventFilter selects events of the log. Zero values select everything.
+type EventFilter struct {
+	After  int64                 // only ids greater than this (the cursor)
+	Limit  int                   // at most this many; 0: no limit
+	JobID  int64                 // only this job's events
+	Types  []apistream.EventType // only events of these types
+	Newest bool                  // the Limit newest matching events (still returned oldest first)
+}
+
+// EventPage is one read of the log. Next is the cursor to pass as After to read on: the id of the
+// last event returned when the page is full, otherwise the newest id the log held when it was read
+// (events up to it that are not in Events did not match the filter), and never less than After.
+type EventPage struct {
+	Events []*apistream.JobEvent
+	Next   int64
 }
 
 // JobFilter selects jobs. Zero values select everything.
@@ -150,7 +189,10 @@ type TransitionRequest struct {
 
 // Retention says which runs and transitions to keep: those newer than MaxAge and, per job, the
 // MaxRuns newest runs and the MaxRuns newest transitions. A job's latest transition is always kept,
-// however old. Zero disables a limit.
+// however old. Zero disables a limit. Events of the log are kept while newer than MaxAge (by their
+// At): MaxRuns does not apply to them, since the log is one cursor over every job and a busy job must
+// not push a quiet one's events out. A reader whose cursor is older than MaxAge resumes at the oldest
+// event kept.
 type Retention struct {
 	MaxAge  time.Duration
 	MaxRuns int
@@ -161,6 +203,7 @@ type Retention struct {
 type PruneResult struct {
 	Runs        int64
 	Transitions int64
+	Events      int64
 	Bodies      int64
 }
 

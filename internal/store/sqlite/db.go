@@ -35,7 +35,8 @@ type DB struct {
 	writer  *sql.DB // one connection: SQLite allows one writer, and queuing in Go beats SQLITE_BUSY
 	readers *sql.DB
 
-	pruneBatch int // rows deleted per write transaction by Prune
+	pruneBatch int       // rows deleted per write transaction by Prune
+	notify     *notifier // wakes WaitEvents on each commit that appended events
 }
 
 // Open opens the database file at path, creating it (and its directory) when missing, and brings its
@@ -77,6 +78,13 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		db.writer.Close()
 		return nil, err
 	}
+
+	last, err := lastEventID(ctx, db.writer)
+	if err != nil {
+		db.writer.Close()
+		return nil, fmt.Errorf("open db: read last event id: %w", err)
+	}
+	db.notify = newNotifier(last)
 
 	db.readers, err = sql.Open("sqlite", dsn(path, "_pragma=query_only(ON)"))
 	if err != nil {

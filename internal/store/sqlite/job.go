@@ -27,15 +27,15 @@ const jobColumns = `id, name, url, method, headers, secret_headers, body,
 const registeredReason = "registered"
 
 // CreateJob saves a new job in state pending and records the transition from "" to pending with
-// reason "registered", so that a job's history starts with its registration. A duplicate name is
-// ECONFLICT on field "name".
+// reason "registered", so that a job's history starts with its registration; it appends a created
+// event and that transition's. A duplicate name is ECONFLICT on field "name".
 func (db *DB) CreateJob(ctx context.Context, spec apistream.JobSpec, now time.Time) (*apistream.Job, error) {
 	headers, secrets, err := encodeHeaders(spec)
 	if err != nil {
 		return nil, err
 	}
 	var job *apistream.Job
-	err = db.write(ctx, func(tx *sql.Tx) error {
+	err = db.writeEvents(ctx, func(tx *sql.Tx, log *appender) error {
 		var id int64
 		err := tx.QueryRowContext(ctx, `
 			INSERT INTO jobs (name, url, method, headers, secret_headers, body,
@@ -53,11 +53,17 @@ func (db *DB) CreateJob(ctx context.Context, spec apistream.JobSpec, now time.Ti
 		} else if err != nil {
 			return fmt.Errorf("insert job: %w", err)
 		}
-		if err := insertTransition(ctx, tx, id, "", apistream.StatePending, registeredReason, now); err != nil {
+		t, err := insertTransition(ctx, tx, id, "", apistream.StatePending, registeredReason, now)
+		if err != nil {
 			return err
 		}
-		job, err = findJob(ctx, tx, id)
-		return err
+		if job, err = findJob(ctx, tx, id); err != nil {
+			return err
+		}
+		if err := log.append(ctx, &apistream.JobEvent{Type: apistream.EventCreated, JobID: id, At: now, Job: job}); err != nil {
+			return err
+		}
+		return log.append(ctx, &apistream.JobEvent{Type: apistream.EventTransition, JobID: id, At: now, Job: job, Transition: t})
 	})
 	if err != nil {
 		return nil, err
@@ -120,15 +126,15 @@ func (db *DB) Jobs(ctx context.Context, f store.JobFilter) ([]*apistream.Job, er
 	return jobs, nil
 }
 
-// UpdateJobSpec replaces a job's spec and sets UpdatedAt. A duplicate name is ECONFLICT on field
-// "name".
+// UpdateJobSpec replaces a job's spec, sets UpdatedAt and appends an updated event. A duplicate
+// name is ECONFLICT on field "name".
 func (db *DB) UpdateJobSpec(ctx context.Context, id int64, spec apistream.JobSpec, now time.Time) (*apistream.Job, error) {
 	headers, secrets, err := encodeHeaders(spec)
 	if err != nil {
 		return nil, err
 	}
 	var job *apistream.Job
-	err = db.write(ctx, func(tx *sql.Tx) error {
+	err = db.writeEvents(ctx, func(tx *sql.Tx, log *appender) error {
 		res, err := tx.ExecContext(ctx, `
 			UPDATE jobs SET name = ?, url = ?, method = ?, headers = ?, secret_headers = ?, body = ?,
 				interval_ns = ?, timeout_ns = ?, mode = ?, max_failures = ?, retry = ?, backoff_max_ns = ?,
@@ -148,8 +154,10 @@ func (db *DB) UpdateJobSpec(ctx context.Context, id int64, spec apistream.JobSpe
 		} else if n == 0 {
 			return jobNotFound(id)
 		}
-		job, err = findJob(ctx, tx, id)
-		return err
+		if job, err = findJob(ctx, tx, id); err != nil {
+			return err
+		}
+		return log.append(ctx, &apistream.JobEvent{Type: apistream.EventUpdated, JobID: id, At: now, Job: job})
 	})
 	if err != nil {
 		return nil, err
@@ -157,20 +165,18 @@ func (db *DB) UpdateJobSpec(ctx context.Context, id int64, spec apistream.JobSpe
 	return job, nil
 }
 
-// DeleteJob removes a job; its runs and transitions go with it (ON DELETE CASCADE). Its bodies stay
-// until the next Prune.
-func (db *DB) DeleteJob(ctx context.Context, id int64) error {
-	return db.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE id = ?`, id)
+// DeleteJob removes a job; its runs and transitions go with it (ON DELETE CASCADE), its events stay.
+// It appends a deleted event carrying the job as it was. Its bodies stay until the next Prune.
+func (db *DB) DeleteJob(ctx context.Context, id int64, at time.Time) error {
+	return db.writeEvents(ctx, func(tx *sql.Tx, log *appender) error {
+		job, err := findJob(ctx, tx, id)
 		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE id = ?`, id); err != nil {
 			return fmt.Errorf("delete job: %w", err)
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("delete job: %w", err)
-		} else if n == 0 {
-			return jobNotFound(id)
-		}
-		return nil
+		return log.append(ctx, &apistream.JobEvent{Type: apistream.EventDeleted, JobID: id, At: at, Job: job})
 	})
 }
 

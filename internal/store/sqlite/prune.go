@@ -10,7 +10,8 @@ import (
 
 // Prune applies the retention policy to runs and to transitions alike: it deletes those before
 // p.Now-p.MaxAge and, per job, all but the p.MaxRuns newest, except that a job's latest transition is
-// always kept (it says how the job came to be in its state). Then it deletes the bodies that neither
+// always kept (it says how the job came to be in its state). Events of the log go by age only: those
+// whose At is before p.Now-p.MaxAge, a deleted job's included. Then it deletes the bodies that neither
 // a run nor a job's last_sha256 refers to. It works in batches of short write transactions so that the
 // runner's writes are not held up; a cancelled prune keeps what it deleted.
 func (db *DB) Prune(ctx context.Context, p store.Retention) (store.PruneResult, error) {
@@ -31,6 +32,12 @@ func (db *DB) Prune(ctx context.Context, p store.Retention) (store.PruneResult, 
 		res.Transitions += n
 		if err != nil {
 			return res, fmt.Errorf("prune transitions by age: %w", err)
+		}
+		n, err = db.deleteBatches(ctx, `
+			DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ? LIMIT ?)`, cutoff)
+		res.Events += n
+		if err != nil {
+			return res, fmt.Errorf("prune events by age: %w", err)
 		}
 	}
 	if p.MaxRuns > 0 {

@@ -19,8 +19,9 @@ const runColumns = `id, job_id, scheduled_at, started_at, duration_ms, request, 
 // RecordRun saves a run, its body, the job's status and counters and, when the state machine allows
 // it from the job's state at that moment, the requested transition, all in one write transaction. A
 // refused transition is skipped, not an error: the job was stopped meanwhile and stays stopped. The
-// transition is dated when the run ended (StartedAt + DurationMS). RecordRun fills rec.Run.ID once the
-// transaction has committed.
+// transition is dated when the run ended (StartedAt + DurationMS). It appends the run event (dated
+// StartedAt, carrying the run), then the transition's when it applied. RecordRun fills rec.Run.ID
+// once the transaction has committed.
 func (db *DB) RecordRun(ctx context.Context, rec store.RunRecord) (*apistream.Job, error) {
 	run := rec.Run
 	if run == nil {
@@ -59,7 +60,7 @@ func (db *DB) RecordRun(ctx context.Context, rec store.RunRecord) (*apistream.Jo
 
 	var job *apistream.Job
 	var id int64
-	err = db.write(ctx, func(tx *sql.Tx) error {
+	err = db.writeEvents(ctx, func(tx *sql.Tx, log *appender) error {
 		j, err := findJob(ctx, tx, run.JobID)
 		if err != nil {
 			return err
@@ -101,13 +102,18 @@ func (db *DB) RecordRun(ctx context.Context, rec store.RunRecord) (*apistream.Jo
 			return fmt.Errorf("update job status: %w", err)
 		}
 
+		if job, err = findJob(ctx, tx, run.JobID); err != nil {
+			return err
+		}
+		summary := *run
+		summary.ID = id
+		if err := log.append(ctx, &apistream.JobEvent{Type: apistream.EventRun, JobID: run.JobID, At: run.StartedAt, Job: job, Run: &summary}); err != nil {
+			return err
+		}
 		if t := rec.Transition; t != nil && apistream.CanTransition(j.State, t.To) {
 			at := run.StartedAt.Add(time.Duration(run.DurationMS) * time.Millisecond)
-			if err := setState(ctx, tx, j.ID, j.State, t.To, t.Reason, at); err != nil {
-				return err
-			}
+			job, err = setState(ctx, log, j.ID, j.State, t.To, t.Reason, at)
 		}
-		job, err = findJob(ctx, tx, run.JobID)
 		return err
 	})
 	if err != nil {

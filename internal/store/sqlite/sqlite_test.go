@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/apistream/apistream"
 	"github.com/apistream/apistream/internal/store"
 	"github.com/apistream/apistream/internal/store/sqlite"
 	"github.com/apistream/apistream/internal/store/storetest"
@@ -83,7 +85,7 @@ func TestOpen_Reopen(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got, want := userVersion(t, path), 4; got != want {
+	if got, want := userVersion(t, path), 5; got != want {
 		t.Fatalf("user_version: got %d, want %d", got, want)
 	}
 	if fi, err := os.Stat(path); err != nil {
@@ -155,5 +157,43 @@ func setUserVersion(tb testing.TB, path string, v int) {
 	tb.Helper()
 	if _, err := rawDB(tb, path).Exec(fmt.Sprintf(`PRAGMA user_version = %d`, v)); err != nil {
 		tb.Fatal(err)
+	}
+}
+
+// TestDB_EventsHoldNoSecret reads the events table under the store: no row holds a secret header's
+// value, which the jobs table does hold.
+func TestDB_EventsHoldNoSecret(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := MustOpen(t)
+	job, err := db.CreateJob(ctx, storetest.SecretSpec("a"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.UpdateJobSpec(ctx, job.ID, storetest.SecretSpec("a"), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	storetest.MustTransition(t, db, job.ID, apistream.StateQueued, time.Now())
+	storetest.MustRecordRun(t, db, storetest.NewRecord(job.ID, time.Now(), []byte(`{}`)))
+	storetest.MustCreateJob(t, db, "b")
+
+	raw := rawDB(t, db.Path())
+	var inJobs int
+	if err := raw.QueryRow(`SELECT count(*) FROM jobs WHERE instr(headers, ?) > 0`, storetest.SecretValue).Scan(&inJobs); err != nil {
+		t.Fatal(err)
+	}
+	if inJobs != 1 {
+		t.Fatalf("jobs holding the secret: got %d, want 1 (the test would prove nothing)", inJobs)
+	}
+	if err := db.DeleteJob(ctx, job.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var events, leaks int
+	if err := raw.QueryRow(`SELECT count(*), count(CASE WHEN instr(CAST(data AS BLOB), CAST(? AS BLOB)) > 0 OR instr(data, 'k-a') > 0 THEN 1 END) FROM events`,
+		storetest.SecretValue).Scan(&events, &leaks); err != nil {
+		t.Fatal(err)
+	}
+	if events != 8 || leaks != 0 {
+		t.Fatalf("events: %d, holding a secret: %d; want 8 and 0", events, leaks)
 	}
 }

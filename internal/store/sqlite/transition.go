@@ -10,11 +10,11 @@ import (
 )
 
 // TransitionJob moves a job to state to and records the transition, in one write transaction: the
-// state it checks is the state it changes. The same state is a no-op; a move the state machine
-// refuses is ECONFLICT naming the current state.
+// state it checks is the state it changes, and it appends the transition event. The same state is a
+// no-op (no event); a move the state machine refuses is ECONFLICT naming the current state.
 func (db *DB) TransitionJob(ctx context.Context, id int64, to apistream.State, reason string, at time.Time) (*apistream.Job, error) {
 	var job *apistream.Job
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.writeEvents(ctx, func(tx *sql.Tx, log *appender) error {
 		j, err := findJob(ctx, tx, id)
 		if err != nil {
 			return err
@@ -26,10 +26,7 @@ func (db *DB) TransitionJob(ctx context.Context, id int64, to apistream.State, r
 		if err := apistream.CheckTransition(j.State, to); err != nil {
 			return err
 		}
-		if err := setState(ctx, tx, id, j.State, to, reason, at); err != nil {
-			return err
-		}
-		job, err = findJob(ctx, tx, id)
+		job, err = setState(ctx, log, id, j.State, to, reason, at)
 		return err
 	})
 	if err != nil {
@@ -75,23 +72,37 @@ func (db *DB) Transitions(ctx context.Context, jobID int64, limit int) ([]*apist
 	return ts, nil
 }
 
-// setState changes a job's state and records the transition; the caller has checked it is allowed.
-func setState(ctx context.Context, tx *sql.Tx, id int64, from, to apistream.State, reason string, at time.Time) error {
+// setState changes a job's state, records the transition and appends its event, and returns the
+// job as it is now; the caller has checked the move is allowed.
+func setState(ctx context.Context, log *appender, id int64, from, to apistream.State, reason string, at time.Time) (*apistream.Job, error) {
+	tx := log.tx
 	if _, err := tx.ExecContext(ctx, `
 		UPDATE jobs SET state = ?, state_changed_at = ?, state_reason = ?, updated_at = ? WHERE id = ?`,
 		string(to), encodeTime(at), reason, encodeTime(at), id,
 	); err != nil {
-		return fmt.Errorf("update job state: %w", err)
+		return nil, fmt.Errorf("update job state: %w", err)
 	}
-	return insertTransition(ctx, tx, id, from, to, reason, at)
+	t, err := insertTransition(ctx, tx, id, from, to, reason, at)
+	if err != nil {
+		return nil, err
+	}
+	job, err := findJob(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := log.append(ctx, &apistream.JobEvent{Type: apistream.EventTransition, JobID: id, At: at, Job: job, Transition: t}); err != nil {
+		return nil, err
+	}
+	return job, nil
 }
 
-func insertTransition(ctx context.Context, tx *sql.Tx, id int64, from, to apistream.State, reason string, at time.Time) error {
-	if _, err := tx.ExecContext(ctx, `
-		INSERT INTO transitions (job_id, from_state, to_state, reason, at) VALUES (?, ?, ?, ?, ?)`,
+func insertTransition(ctx context.Context, tx *sql.Tx, id int64, from, to apistream.State, reason string, at time.Time) (*apistream.Transition, error) {
+	t := &apistream.Transition{JobID: id, From: from, To: to, Reason: reason, At: at}
+	if err := tx.QueryRowContext(ctx, `
+		INSERT INTO transitions (job_id, from_state, to_state, reason, at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
 		id, string(from), string(to), reason, encodeTime(at),
-	); err != nil {
-		return fmt.Errorf("insert transition: %w", err)
+	).Scan(&t.ID); err != nil {
+		return nil, fmt.Errorf("insert transition: %w", err)
 	}
-	return nil
+	return t, nil
 }

@@ -107,7 +107,7 @@ func testJob(t *testing.T, open func(t *testing.T) store.Store) {
 		checkCode(t, err, apistream.ENOTFOUND)
 		_, err = s.UpdateJobSpec(ctx, 999, Spec("nope"), t0)
 		checkCode(t, err, apistream.ENOTFOUND)
-		checkCode(t, s.DeleteJob(ctx, 999), apistream.ENOTFOUND)
+		checkCode(t, s.DeleteJob(ctx, 999, t0), apistream.ENOTFOUND)
 		checkCode(t, s.SetNextRun(ctx, 999, nil), apistream.ENOTFOUND)
 		_, err = s.TransitionJob(ctx, 999, apistream.StateQueued, "start", t0)
 		checkCode(t, err, apistream.ENOTFOUND)
@@ -225,7 +225,7 @@ func testJob(t *testing.T, open func(t *testing.T) store.Store) {
 		MustRecordRun(t, s, recA)
 		MustRecordRun(t, s, NewRecord(b.ID, t0, []byte(`{"b":1}`)))
 
-		if err := s.DeleteJob(ctx, a.ID); err != nil {
+		if err := s.DeleteJob(ctx, a.ID, t0); err != nil {
 			t.Fatal(err)
 		}
 		_, err := s.Job(ctx, a.ID)
@@ -234,7 +234,7 @@ func testJob(t *testing.T, open func(t *testing.T) store.Store) {
 		checkCode(t, err, apistream.ENOTFOUND)
 		_, err = s.Transitions(ctx, a.ID, 0)
 		checkCode(t, err, apistream.ENOTFOUND)
-		checkCode(t, s.DeleteJob(ctx, a.ID), apistream.ENOTFOUND)
+		checkCode(t, s.DeleteJob(ctx, a.ID, t0), apistream.ENOTFOUND)
 
 		st := mustStats(t, s)
 		if got, want := st.Jobs, int64(1); got != want {

@@ -41,7 +41,7 @@ func testPrune(t *testing.T, open func(t *testing.T) store.Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := (store.PruneResult{Runs: 3, Bodies: 2}); res != want {
+		if want := (store.PruneResult{Runs: 3, Events: 7, Bodies: 2}); res != want {
 			t.Fatalf("Prune: got %+v, want %+v", res, want)
 		}
 		if got, want := runIDs(mustRuns(t, s, a.ID, store.RunFilter{})), []int64{kept.Run.ID}; fmt.Sprint(got) != fmt.Sprint(want) {
@@ -124,7 +124,7 @@ func testPrune(t *testing.T, open func(t *testing.T) store.Store) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := (store.PruneResult{Transitions: 4}); res != want {
+			if want := (store.PruneResult{Transitions: 4, Events: 9}); res != want {
 				t.Fatalf("Prune: got %+v, want %+v", res, want)
 			}
 			for _, tc := range []struct {
@@ -163,7 +163,7 @@ func testPrune(t *testing.T, open func(t *testing.T) store.Store) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := (store.PruneResult{Transitions: 2}); res != want {
+			if want := (store.PruneResult{Transitions: 2, Events: 4}); res != want {
 				t.Fatalf("Prune: got %+v, want %+v", res, want)
 			}
 			if got, want := kept(t, s, a), "[running]"; got != want {
@@ -200,7 +200,7 @@ func testPrune(t *testing.T, open func(t *testing.T) store.Store) {
 		s := open(t)
 		job := MustCreateJob(t, s, "a")
 		MustRecordRun(t, s, NewRecord(job.ID, t0, []byte("gone")))
-		if err := s.DeleteJob(ctx, job.ID); err != nil {
+		if err := s.DeleteJob(ctx, job.ID, t0); err != nil {
 			t.Fatal(err)
 		}
 		res, err := s.Prune(ctx, store.Retention{Now: t0})

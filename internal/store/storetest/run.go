@@ -145,7 +145,7 @@ func testRun(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("RecordRun/DeletedJob", func(t *testing.T) {
 		s := open(t)
 		job := MustCreateJob(t, s, "a")
-		if err := s.DeleteJob(ctx, job.ID); err != nil {
+		if err := s.DeleteJob(ctx, job.ID, t0); err != nil {
 			t.Fatal(err)
 		}
 		_, err := s.RecordRun(ctx, NewRecord(job.ID, t0, []byte("orphan")))

@@ -27,6 +27,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Prune", testPrune},
 		{"Measure", testMeasure},
 		{"Stream", testStream},
+		{"Event", testEvent},
 	} {
 		t.Run(part.name, func(t *testing.T) {
 			t.Parallel()
