@@ -48,6 +48,10 @@ func (db *DB) RecordRun(ctx context.Context, rec store.RunRecord) (*apistream.Jo
 	if run.ErrorCode != "" {
 		failed = 1
 	}
+	rev, err := encodeRevision(run.Revision, rec.Body)
+	if err != nil {
+		return nil, err
+	}
 	var event sql.NullString
 	if run.Event != nil {
 		b, err := json.Marshal(run.Event)
@@ -75,13 +79,22 @@ func (db *DB) RecordRun(ctx context.Context, rec store.RunRecord) (*apistream.Jo
 		}
 		if err := tx.QueryRowContext(ctx, `
 			INSERT INTO runs (job_id, scheduled_at, started_at, duration_ms, request, response, body_sha256,
-				error, error_code, changed, wire_bytes, received_at, event)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				error, error_code, changed, wire_bytes, received_at, event,
+				measured, doc_bytes, patch_bytes, changed_window, ops, paths, revision_kind, revision_patch, revision_data)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			RETURNING id`,
 			run.JobID, encodeTime(run.ScheduledAt), encodeTime(run.StartedAt), run.DurationMS, string(request),
 			response, bodySHA, run.Error, run.ErrorCode, run.Changed, wire, encodeNullTime(run.ReceivedAt), event,
+			rev.measured, rev.DocBytes, rev.PatchBytes, rev.ChangedWindow, rev.Ops, rev.paths, rev.kind, rev.patch, rev.data,
 		).Scan(&id); err != nil {
 			return fmt.Errorf("insert run: %w", err)
+		}
+		// The event is numbered with the run's id, known now: its id line is part of what it costs.
+		if run.Revision != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE runs SET stream_bytes = ? WHERE id = ?`,
+				streamBytes(run.Revision, id), id); err != nil {
+				return fmt.Errorf("update run stream bytes: %w", err)
+			}
 		}
 
 		st := rec.Status
@@ -114,6 +127,11 @@ func (db *DB) RecordRun(ctx context.Context, rec store.RunRecord) (*apistream.Jo
 		return nil, err
 	}
 	run.ID = id
+	if run.Revision != nil {
+		run.Revision.Numbered(id)
+		st := run.Revision.RunStream
+		run.Stream = &st
+	}
 	return job, nil
 }
 
@@ -193,8 +211,9 @@ func scanRun(s scanner) (*apistream.Run, error) {
 		}
 	}
 	if measured {
-		if err := json.Unmarshal([]byte(paths), &st.Paths); err != nil {
-			return nil, fmt.Errorf("decode paths: %w", err)
+		var err error
+		if st.Paths, err = decodePaths(paths); err != nil {
+			return nil, err
 		}
 		r.Stream = &st
 	}
