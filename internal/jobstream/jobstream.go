@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/apistream/apistream"
@@ -49,11 +50,33 @@ type Streamer struct {
 	store  store.Store
 	hub    *hub.Hub
 	logger *slog.Logger
+
+	mu   sync.Mutex
+	jobs map[int64]*topicMark
+}
+
+// topicMark is how far a job's topic is: the id of the newest run it holds, published by Handle or
+// restored by Ensure. A run's event that comes later than a snapshot Ensure restored from the store
+// is already in that snapshot.
+type topicMark struct {
+	mu   sync.Mutex // held while the topic is published to or restored
+	last int64
 }
 
 // New returns a Streamer publishing to h, reading what events do not carry from st.
 func New(st store.Store, h *hub.Hub, logger *slog.Logger) *Streamer {
-	return &Streamer{store: st, hub: h, logger: cmp.Or(logger, slog.Default())}
+	return &Streamer{store: st, hub: h, logger: cmp.Or(logger, slog.Default()), jobs: map[int64]*topicMark{}}
+}
+
+func (s *Streamer) mark(id int64) *topicMark {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.jobs[id]
+	if m == nil {
+		m = &topicMark{}
+		s.jobs[id] = m
+	}
+	return m
 }
 
 // Handle turns one job event into stream events.
@@ -66,6 +89,13 @@ func (s *Streamer) Handle(e apistream.JobEvent) {
 		if e.Run == nil {
 			return
 		}
+		m := s.mark(e.JobID)
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if e.Run.ID <= m.last {
+			return // in the snapshot Ensure restored
+		}
+		m.last = e.Run.ID
 		if err := s.run(ctx, topic, e.Run); err != nil && apistream.ErrorCode(err) != apistream.ENOTFOUND { // a deleted job's run is gone
 			s.logger.Error("job stream", "job_id", e.JobID, "run_id", e.Run.ID, "err", err)
 		}
@@ -76,6 +106,9 @@ func (s *Streamer) Handle(e apistream.JobEvent) {
 		}
 		s.publish(apistream.Message{Topic: topic, Event: EventState, Data: mustJSON(StateData{State: t.To, Reason: t.Reason, At: t.At})})
 	case apistream.EventDeleted:
+		s.mu.Lock()
+		delete(s.jobs, e.JobID)
+		s.mu.Unlock()
 		s.hub.DropTopic(topic)
 	}
 }
@@ -144,28 +177,41 @@ func (s *Streamer) Ensure(ctx context.Context, j *apistream.Job) error {
 	if j.LastSHA256 == "" || s.hub.HasState(topic) {
 		return nil
 	}
+	m := s.mark(j.ID)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s.hub.HasState(topic) {
+		return nil // a run got there first
+	}
 	body, err := s.store.Body(ctx, j.LastSHA256)
 	if err != nil {
 		return err
 	}
 	id, contentType := s.revision(ctx, j)
-	// A run published meanwhile has given the topic a newer document: InitState then keeps it.
-	return s.hub.InitState(topic, id, jsonpatch.AsJSON(body, contentType))
+	sid := "" // no run found: a resuming client gets a snapshot
+	if id > 0 {
+		sid = strconv.FormatInt(id, 10)
+	}
+	if err := s.hub.InitState(topic, sid, jsonpatch.AsJSON(body, contentType)); err != nil {
+		return err
+	}
+	m.last = max(m.last, id)
+	return nil
 }
 
 // revision finds the newest run that returned the job's current body: its id is the one a client
 // resuming from this snapshot sends back, its content type says how to read the body.
-func (s *Streamer) revision(ctx context.Context, j *apistream.Job) (id, contentType string) {
+func (s *Streamer) revision(ctx context.Context, j *apistream.Job) (id int64, contentType string) {
 	runs, err := s.store.Runs(ctx, j.ID, store.RunFilter{Limit: 50})
 	if err != nil {
-		return "", ""
+		return 0, ""
 	}
 	for _, r := range runs {
 		if r.ErrorCode == "" && r.Response != nil && r.Response.SHA256 == j.LastSHA256 && r.Response.Status != 304 {
-			return strconv.FormatInt(r.ID, 10), r.Response.ContentType
+			return r.ID, r.Response.ContentType
 		}
 	}
-	return "", ""
+	return 0, ""
 }
 
 // publish sends m and returns the id the hub gave it.
