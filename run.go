@@ -30,8 +30,12 @@ type Run struct {
 	ErrorCode   string       `json:"error_code"`
 	// Changed reports whether the response body differs from the previous response's.
 	Changed bool `json:"changed"`
-	// Stream is what the run meant for the job's stream; nil until the stream has measured it.
+	// Stream is what the run meant for the job's stream, measured when the run was recorded; nil for
+	// runs recorded without a revision.
 	Stream *RunStream `json:"stream,omitempty"`
+	// Revision is what the run published on the job's stream, set by the runner when it records the
+	// run and saved with it. Not part of the run's JSON: read it back with the store's Revisions.
+	Revision *Revision `json:"-"`
 	// ReceivedAt and Event describe the event an sse job's run stands for.
 	ReceivedAt *time.Time `json:"received_at,omitempty"`
 	Event      *RunEvent  `json:"event,omitempty"`
@@ -48,7 +52,7 @@ type RunEvent struct {
 	Skipped int64 `json:"skipped,omitempty"`
 }
 
-// RunStream is what a run meant for the job's stream, measured once the run was recorded.
+// RunStream is what a run meant for the job's stream, measured when the run was recorded.
 type RunStream struct {
 	DocBytes    int64 `json:"doc_bytes"`    // the document the run stands for, as a snapshot
 	PatchBytes  int64 `json:"patch_bytes"`  // the JSON Patch from the previous document; 0 when unchanged

@@ -1,7 +1,7 @@
 // Package jobstream turns job events into job streams: each job's hub topic carries its latest
 // response as a snapshot, an RFC 6902 patch for every run whose response changed, an error event for
 // every failed run and a state event for every transition. Any number of subscribers share the job's
-// one poll.
+// one poll. What a run publishes is its revision, computed by the runner when it recorded the run.
 package jobstream
 
 import (
@@ -28,19 +28,13 @@ const (
 	// EventSource gives an "error" event to onerror, the handler of a broken connection.
 	EventError = "upstream-error"
 	EventState = "state" // a state change: {state, reason, at}
+	// An error event's data is an apistream.StreamError; the events of runs are named by their
+	// revision's kind (apistream.RevisionKind.Event).
 )
 
 // Streamdata is the dialect of Streamdata.io's clients (?events=streamdata): a snapshot is "data"
 // and a failed run "error", as Streamdata.io named them.
 var Streamdata = hub.NewDialect(map[string]string{EventSnapshot: "data", EventError: "error"})
-
-// ErrorData is the data of an error event.
-type ErrorData struct {
-	Code    string    `json:"code"`
-	Message string    `json:"message"`
-	Status  int       `json:"status,omitempty"`
-	At      time.Time `json:"at"`
-}
 
 // StateData is the data of a state event.
 type StateData struct {
@@ -49,39 +43,40 @@ type StateData struct {
 	At     time.Time       `json:"at"`
 }
 
-// Streamer publishes job streams to the hub. Handle is fed the broker's job events one at a time;
-// Ensure may run concurrently, from requests.
+// Streamer publishes job streams to the hub. Handle is fed the job events one at a time; Ensure
+// may run concurrently, from requests. It holds no document of its own: a run's event carries the
+// revision the runner computed when it recorded the run, and the Streamer publishes it as it is.
 type Streamer struct {
 	store  store.Store
 	hub    *hub.Hub
 	logger *slog.Logger
 
 	mu   sync.Mutex
-	jobs map[int64]*jobState
+	jobs map[int64]*topicMark
 }
 
-// jobState is what a job's stream was last given: the document, kept decoded by the Differ.
-type jobState struct {
-	mu       sync.Mutex
-	differ   *jsonpatch.Differ
-	sha      string // the SHA-256 of the body behind the current document; "" before the first
-	docBytes int64  // the current document's size
+// topicMark is how far a job's topic is: the id of the newest run it holds, published by Handle or
+// restored by Ensure. A run's event that comes later than a snapshot Ensure restored from the store
+// is already in that snapshot.
+type topicMark struct {
+	mu   sync.Mutex // held while the topic is published to or restored
+	last int64
 }
 
-// New returns a Streamer publishing to h, reading bodies from st.
+// New returns a Streamer publishing to h, reading what events do not carry from st.
 func New(st store.Store, h *hub.Hub, logger *slog.Logger) *Streamer {
-	return &Streamer{store: st, hub: h, logger: cmp.Or(logger, slog.Default()), jobs: map[int64]*jobState{}}
+	return &Streamer{store: st, hub: h, logger: cmp.Or(logger, slog.Default()), jobs: map[int64]*topicMark{}}
 }
 
-func (s *Streamer) state(id int64) *jobState {
+func (s *Streamer) mark(id int64) *topicMark {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	js := s.jobs[id]
-	if js == nil {
-		js = &jobState{differ: jsonpatch.NewDiffer()}
-		s.jobs[id] = js
+	m := s.jobs[id]
+	if m == nil {
+		m = &topicMark{}
+		s.jobs[id] = m
 	}
-	return js
+	return m
 }
 
 // Handle turns one job event into stream events.
@@ -91,17 +86,17 @@ func (s *Streamer) Handle(e apistream.JobEvent) {
 	topic := apistream.JobTopic(e.JobID)
 	switch e.Type {
 	case apistream.EventRun:
-		if e.Run == nil || e.Job == nil {
+		if e.Run == nil {
 			return
 		}
-		st, err := s.run(ctx, e.Job, e.Run)
-		if err == nil {
-			st.ChangedWindow, err = s.changedWindow(ctx, e.Job, e.Run)
+		m := s.mark(e.JobID)
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if e.Run.ID <= m.last {
+			return // in the snapshot Ensure restored
 		}
-		if err == nil {
-			err = s.store.RecordRunStream(ctx, e.JobID, e.Run.ID, st)
-		}
-		if err != nil && apistream.ErrorCode(err) != apistream.ENOTFOUND { // a deleted job's run is gone
+		m.last = e.Run.ID
+		if err := s.run(ctx, topic, e.Run); err != nil && apistream.ErrorCode(err) != apistream.ENOTFOUND { // a deleted job's run is gone
 			s.logger.Error("job stream", "job_id", e.JobID, "run_id", e.Run.ID, "err", err)
 		}
 	case apistream.EventTransition:
@@ -118,48 +113,46 @@ func (s *Streamer) Handle(e apistream.JobEvent) {
 	}
 }
 
-// run publishes what a run changed and returns what that cost the stream: an error event when it
-// failed, a patch (or a snapshot, when smaller or the first) when its document differs from the
-// stream's, nothing otherwise.
-func (s *Streamer) run(ctx context.Context, j *apistream.Job, r *apistream.Run) (apistream.RunStream, error) {
-	topic := apistream.JobTopic(j.ID)
-	if r.ErrorCode != "" {
-		d := ErrorData{Code: r.ErrorCode, Message: r.Error, At: r.StartedAt}
-		if r.Response != nil {
-			d.Status = r.Response.Status
+// run publishes a run's revision, with the run's id as the event's: an error event for a failed run,
+// the patch or the snapshot for a changed document (the document becoming the topic's state), nothing
+// otherwise. A run that comes without its revision (read back from a log) has it read from the store.
+func (s *Streamer) run(ctx context.Context, topic string, r *apistream.Run) error {
+	rev := r.Revision
+	if rev == nil {
+		var err error
+		if rev, err = s.stored(ctx, r); err != nil || rev == nil {
+			return err
 		}
-		data := mustJSON(d)
-		id := s.publish(apistream.Message{Topic: topic, Event: EventError, Data: data})
-		return apistream.RunStream{StreamBytes: int64(ssestream.EventSize(id, EventError, data))}, nil
 	}
-	if r.Response == nil || r.Response.SHA256 == "" {
-		return apistream.RunStream{}, nil
+	if !rev.Kind.Publishes() {
+		return nil
 	}
-	js := s.state(j.ID)
-	js.mu.Lock()
-	defer js.mu.Unlock()
-	if js.sha == r.Response.SHA256 {
-		return apistream.RunStream{DocBytes: js.docBytes}, nil // unchanged, or a 304
+	m := apistream.Message{Topic: topic, ID: strconv.FormatInt(r.ID, 10), Event: rev.Kind.Event(), Data: rev.Data}
+	if rev.Kind == apistream.RevisionError {
+		s.publish(m)
+		return nil
 	}
-	body, err := s.store.Body(ctx, r.Response.SHA256)
-	if err != nil {
-		return apistream.RunStream{}, err
+	doc := rev.Doc
+	if doc == nil {
+		body, err := s.store.Body(ctx, r.Response.SHA256)
+		if err != nil {
+			return err
+		}
+		doc = jsonpatch.AsJSON(body, r.Response.ContentType)
 	}
-	doc := jsonpatch.AsJSON(body, r.Response.ContentType)
-	c, err := js.differ.Next(doc)
-	if err != nil {
-		return apistream.RunStream{}, err
+	if _, err := s.hub.PublishState(m, doc); err != nil && apistream.ErrorCode(err) != apistream.EUNAVAILABLE {
+		return err
 	}
-	js.sha, js.docBytes = r.Response.SHA256, int64(len(doc))
-	st := apistream.RunStream{DocBytes: js.docBytes}
-	if !c.Changed {
-		return st, nil // other bytes, same JSON
+	return nil
+}
+
+// stored reads a run's revision back from the store; nil when it published nothing.
+func (s *Streamer) stored(ctx context.Context, r *apistream.Run) (*apistream.Revision, error) {
+	revs, err := s.store.Revisions(ctx, r.JobID, r.ID-1, 1)
+	if err != nil || len(revs) == 0 || revs[0].RunID != r.ID {
+		return nil, err
 	}
-	if !c.First {
-		st.PatchBytes, st.Ops, st.Paths = int64(len(c.Patch)), c.Ops, c.Paths
-	}
-	st.StreamBytes, err = PublishChange(s.hub, topic, strconv.FormatInt(r.ID, 10), doc, c)
-	return st, err
+	return revs[0], nil
 }
 
 // PublishChange publishes a changed document to a stream topic: the patch, or the whole document as
@@ -177,20 +170,6 @@ func PublishChange(h *hub.Hub, topic, id string, doc []byte, c jsonpatch.Change)
 	return int64(ssestream.EventSize(m.ID, m.Event, m.Data)), nil
 }
 
-// changedWindow reports whether the run's document differs from the one the job held a change
-// window before it; false when the job has no run that old.
-func (s *Streamer) changedWindow(ctx context.Context, j *apistream.Job, r *apistream.Run) (bool, error) {
-	if r.ErrorCode != "" || r.Response == nil || r.Response.SHA256 == "" {
-		return false, nil
-	}
-	window := time.Duration(j.ChangeWindow)
-	if window <= 0 {
-		window = apistream.DefaultChangeWindow
-	}
-	then, err := s.store.DocumentAt(ctx, j.ID, r.StartedAt.Add(-window))
-	return then != "" && then != r.Response.SHA256, err
-}
-
 // Ensure gives a job's topic its current document before a subscriber connects, when the stream has
 // published nothing since the server started: the latest response stored becomes the snapshot.
 func (s *Streamer) Ensure(ctx context.Context, j *apistream.Job) error {
@@ -198,10 +177,10 @@ func (s *Streamer) Ensure(ctx context.Context, j *apistream.Job) error {
 	if j.LastSHA256 == "" || s.hub.HasState(topic) {
 		return nil
 	}
-	js := s.state(j.ID)
-	js.mu.Lock()
-	defer js.mu.Unlock()
-	if js.sha != "" {
+	m := s.mark(j.ID)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s.hub.HasState(topic) {
 		return nil // a run got there first
 	}
 	body, err := s.store.Body(ctx, j.LastSHA256)
@@ -209,27 +188,30 @@ func (s *Streamer) Ensure(ctx context.Context, j *apistream.Job) error {
 		return err
 	}
 	id, contentType := s.revision(ctx, j)
-	doc := jsonpatch.AsJSON(body, contentType)
-	if _, err := js.differ.Next(doc); err != nil {
+	sid := "" // no run found: a resuming client gets a snapshot
+	if id > 0 {
+		sid = strconv.FormatInt(id, 10)
+	}
+	if err := s.hub.InitState(topic, sid, jsonpatch.AsJSON(body, contentType)); err != nil {
 		return err
 	}
-	js.sha, js.docBytes = j.LastSHA256, int64(len(doc))
-	return s.hub.InitState(topic, id, doc)
+	m.last = max(m.last, id)
+	return nil
 }
 
 // revision finds the newest run that returned the job's current body: its id is the one a client
 // resuming from this snapshot sends back, its content type says how to read the body.
-func (s *Streamer) revision(ctx context.Context, j *apistream.Job) (id, contentType string) {
+func (s *Streamer) revision(ctx context.Context, j *apistream.Job) (id int64, contentType string) {
 	runs, err := s.store.Runs(ctx, j.ID, store.RunFilter{Limit: 50})
 	if err != nil {
-		return "", ""
+		return 0, ""
 	}
 	for _, r := range runs {
 		if r.ErrorCode == "" && r.Response != nil && r.Response.SHA256 == j.LastSHA256 && r.Response.Status != 304 {
-			return strconv.FormatInt(r.ID, 10), r.Response.ContentType
+			return r.ID, r.Response.ContentType
 		}
 	}
-	return "", ""
+	return 0, ""
 }
 
 // publish sends m and returns the id the hub gave it.

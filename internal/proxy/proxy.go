@@ -212,7 +212,7 @@ func (p *Proxy) fetch(ctx context.Context, t Target, host, etag, lastModified st
 // publish turns one fetch into the stream's events, as a job stream does.
 func (p *Proxy) publish(pl *poll, differ *jsonpatch.Differ, res *poller.Result) {
 	if !res.OK() {
-		data, _ := json.Marshal(jobstream.ErrorData{Code: res.ErrorCode, Message: res.Error, Status: res.Status, At: res.StartedAt})
+		data, _ := json.Marshal(apistream.StreamError{Code: res.ErrorCode, Message: res.Error, Status: res.Status, At: res.StartedAt})
 		_, _ = p.cfg.Hub.Publish(apistream.Message{Topic: pl.topic, Event: jobstream.EventError, Data: data})
 		return
 	}

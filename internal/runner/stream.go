@@ -263,8 +263,11 @@ func (s *streamJob) record(ctx context.Context, run *apistream.Run, body []byte,
 	if run.Event != nil {
 		st.LastEventID, st.EventsOverLimit = run.Event.ID, run.Event.Skipped
 	}
-	j, err := s.w.r.cfg.Store.RecordRun(ctx, store.RunRecord{Run: run, Body: body, Status: st})
+	rec := store.RunRecord{Run: run, Body: body, Status: st}
+	run.Revision = s.w.revise(ctx, s.job, rec)
+	j, err := s.w.r.cfg.Store.RecordRun(ctx, rec)
 	if err != nil {
+		s.w.forget()
 		s.w.logErr(ctx, "record run", err)
 		return
 	}

@@ -18,6 +18,7 @@ type worker struct {
 	id     int64
 	cancel context.CancelFunc
 	done   chan struct{}
+	doc    *document // the job's stream document; see revise
 }
 
 func (w *worker) run(ctx context.Context) {
@@ -70,8 +71,10 @@ func (w *worker) run(ctx context.Context) {
 		if !ok {
 			return // stopped or shutting down: the run is abandoned unrecorded
 		}
+		rec.Run.Revision = w.revise(ctx, j, rec)
 		nj, err := r.cfg.Store.RecordRun(ctx, rec)
 		if err != nil {
+			w.forget()
 			w.logErr(ctx, "record run", err)
 			if apistream.ErrorCode(err) == apistream.ENOTFOUND || ctx.Err() != nil {
 				return

@@ -44,8 +44,9 @@ type Store interface {
 	// SetNextRun records when a job's next run is due (nil: none).
 	SetNextRun(ctx context.Context, id int64, at *time.Time) error
 
-	// RecordRun saves a run, its body (content-addressed: a body already stored is not stored again)
-	// and the job's new status, in one transaction. It fills run.ID.
+	// RecordRun saves a run, its revision (Run.Revision, when set), its body (content-addressed: a body
+	// already stored is not stored again) and the job's new status, in one transaction. It fills
+	// run.ID, numbers the revision with it (Revision.Numbered) and sets run.Stream to its measures.
 	RecordRun(ctx context.Context, rec RunRecord) (*apistream.Job, error)
 	// Runs lists a job's runs, newest first.
 	Runs(ctx context.Context, jobID int64, f RunFilter) ([]*apistream.Run, error)
@@ -53,8 +54,10 @@ type Store interface {
 	Run(ctx context.Context, jobID, runID int64) (*apistream.Run, error)
 	// Body returns a body by its hex SHA-256.
 	Body(ctx context.Context, sha256 string) ([]byte, error)
-	// RecordRunStream saves what a run meant for its job's stream, once the stream has handled it.
-	RecordRunStream(ctx context.Context, jobID, runID int64, s apistream.RunStream) error
+	// Revisions lists the revisions of a job's runs after run afterRunID that published something
+	// (kind snapshot, patch or error), oldest first, at most limit (0: no limit): what a stream
+	// subscriber that last saw afterRunID missed. Their Doc is nil.
+	Revisions(ctx context.Context, jobID, afterRunID int64, limit int) ([]*apistream.Revision, error)
 	// DocumentAt returns the hex SHA-256 of the body a job held at time at: that of its newest
 	// successful run started at or before at; "" when there is none.
 	DocumentAt(ctx context.Context, jobID int64, at time.Time) (string, error)
@@ -121,7 +124,7 @@ type RunMeasure struct {
 	OK            bool      // the run succeeded (2xx or 304)
 	Changed       bool      // its body differs from the previous run's
 	ChangedWindow bool      // its document differs from the one the job held a change window before
-	Measured      bool      // the job's stream has handled it: the stream fields are set
+	Measured      bool      // recorded with a revision: the stream fields are set
 	PolledBytes   int64     // body bytes on the wire
 	StreamedBytes int64     // bytes a stream subscriber received for it
 	PatchBytes    int64

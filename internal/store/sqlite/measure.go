@@ -8,34 +8,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/apistream/apistream"
 	"github.com/apistream/apistream/internal/store"
 )
-
-// RecordRunStream saves what a run meant for its job's stream.
-func (db *DB) RecordRunStream(ctx context.Context, jobID, runID int64, st apistream.RunStream) error {
-	paths, err := json.Marshal(st.Paths)
-	if err != nil {
-		return fmt.Errorf("encode paths: %w", err)
-	}
-	if st.Paths == nil {
-		paths = []byte("[]")
-	}
-	return db.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `
-			UPDATE runs SET measured = 1, doc_bytes = ?, patch_bytes = ?, stream_bytes = ?,
-				changed_window = ?, ops = ?, paths = ?
-			WHERE id = ? AND job_id = ?`,
-			st.DocBytes, st.PatchBytes, st.StreamBytes, st.ChangedWindow, st.Ops, string(paths), runID, jobID)
-		if err != nil {
-			return fmt.Errorf("update run stream: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return apistream.Errorf(apistream.ENOTFOUND, "run %d of job %d not found", runID, jobID)
-		}
-		return nil
-	})
-}
 
 // DocumentAt returns the body hash of the job's newest successful run started at or before at.
 func (db *DB) DocumentAt(ctx context.Context, jobID int64, at time.Time) (string, error) {

@@ -49,6 +49,10 @@ func (db *DB) RecordRun(ctx context.Context, rec store.RunRecord) (*apistream.Jo
 	if run.ErrorCode != "" {
 		failed = 1
 	}
+	rev, err := encodeRevision(run.Revision, rec.Body)
+	if err != nil {
+		return nil, err
+	}
 	var event sql.NullString
 	if run.Event != nil {
 		b, err := json.Marshal(run.Event)
@@ -76,13 +80,22 @@ func (db *DB) RecordRun(ctx context.Context, rec store.RunRecord) (*apistream.Jo
 		}
 		if err := tx.QueryRowContext(ctx, `
 			INSERT INTO runs (job_id, scheduled_at, started_at, duration_ms, request, response, body_sha256,
-				error, error_code, changed, wire_bytes, received_at, event)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				error, error_code, changed, wire_bytes, received_at, event,
+				measured, doc_bytes, patch_bytes, changed_window, ops, paths, revision_kind, revision_patch, revision_data)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			RETURNING id`,
 			run.JobID, encodeTime(run.ScheduledAt), encodeTime(run.StartedAt), run.DurationMS, string(request),
 			response, bodySHA, run.Error, run.ErrorCode, run.Changed, wire, encodeNullTime(run.ReceivedAt), event,
+			rev.measured, rev.DocBytes, rev.PatchBytes, rev.ChangedWindow, rev.Ops, rev.paths, rev.kind, rev.patch, rev.data,
 		).Scan(&id); err != nil {
 			return fmt.Errorf("insert run: %w", err)
+		}
+		// The event is numbered with the run's id, known now: its id line is part of what it costs.
+		if run.Revision != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE runs SET stream_bytes = ? WHERE id = ?`,
+				streamBytes(run.Revision, id), id); err != nil {
+				return fmt.Errorf("update run stream bytes: %w", err)
+			}
 		}
 
 		st := rec.Status
@@ -107,6 +120,12 @@ func (db *DB) RecordRun(ctx context.Context, rec store.RunRecord) (*apistream.Jo
 		}
 		summary := *run
 		summary.ID = id
+		if run.Revision != nil { // the event carries what the run meant for the stream, as /runs does
+			v := *run.Revision
+			v.Numbered(id)
+			st := v.RunStream
+			summary.Stream = &st
+		}
 		if err := log.append(ctx, &apistream.JobEvent{Type: apistream.EventRun, JobID: run.JobID, At: run.StartedAt, Job: job, Run: &summary}); err != nil {
 			return err
 		}
@@ -120,6 +139,11 @@ func (db *DB) RecordRun(ctx context.Context, rec store.RunRecord) (*apistream.Jo
 		return nil, err
 	}
 	run.ID = id
+	if run.Revision != nil {
+		run.Revision.Numbered(id)
+		st := run.Revision.RunStream
+		run.Stream = &st
+	}
 	return job, nil
 }
 
@@ -199,8 +223,9 @@ func scanRun(s scanner) (*apistream.Run, error) {
 		}
 	}
 	if measured {
-		if err := json.Unmarshal([]byte(paths), &st.Paths); err != nil {
-			return nil, fmt.Errorf("decode paths: %w", err)
+		var err error
+		if st.Paths, err = decodePaths(paths); err != nil {
+			return nil, err
 		}
 		r.Stream = &st
 	}

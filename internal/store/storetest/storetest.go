@@ -26,6 +26,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Run", testRun},
 		{"Prune", testPrune},
 		{"Measure", testMeasure},
+		{"Revision", testRevision},
 		{"Stream", testStream},
 		{"Event", testEvent},
 	} {
