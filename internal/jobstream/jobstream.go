@@ -47,7 +47,7 @@ type StateData struct {
 // may run concurrently, from requests. It holds no document of its own: a run's event carries the
 // revision the runner computed when it recorded the run, and the Streamer publishes it as it is.
 type Streamer struct {
-	store  store.Store
+	store  store.Reader
 	hub    *hub.Hub
 	logger *slog.Logger
 
@@ -64,7 +64,7 @@ type topicMark struct {
 }
 
 // New returns a Streamer publishing to h, reading what events do not carry from st.
-func New(st store.Store, h *hub.Hub, logger *slog.Logger) *Streamer {
+func New(st store.Reader, h *hub.Hub, logger *slog.Logger) *Streamer {
 	return &Streamer{store: st, hub: h, logger: cmp.Or(logger, slog.Default()), jobs: map[int64]*topicMark{}}
 }
 

@@ -51,7 +51,7 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // jobsCollector counts jobs by state, and what the store holds, at scrape time.
-type jobsCollector struct{ st store.Store }
+type jobsCollector struct{ st store.Reader }
 
 func (c *jobsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descJobs, descRuns, descBodies, descBodyBytes} {

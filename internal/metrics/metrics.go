@@ -82,7 +82,7 @@ func (m *Metrics) ObserveJobEvent(e apistream.JobEvent) {
 
 // Attach adds the figures read at scrape time: the hub's counters and connections, and the jobs by
 // state from the store.
-func (m *Metrics) Attach(h *hub.Hub, st store.Store) {
+func (m *Metrics) Attach(h *hub.Hub, st store.Reader) {
 	m.reg.MustRegister(&hubCollector{h: h}, &jobsCollector{st: st})
 }
 

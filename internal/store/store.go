@@ -10,44 +10,18 @@ import (
 	"github.com/apistream/apistream"
 )
 
-// Store persists jobs, runs, bodies and transitions. Every method is safe for concurrent use.
+// Reader is the read-only part of a Store: what every consumer of stored jobs, runs and events
+// needs, and all it gets. Only the runner, the one writer of job lifecycle, holds a whole Store, so
+// that no other package can change a job behind its back (a change its workers would not follow).
 // Lookups of something that does not exist return an apistream.ENOTFOUND error, never nil, nil.
-//
-// Every write that changes a job appends its events to the event log in the same transaction, so
-// that an event exists exactly when its change was committed: CreateJob appends created and the
-// transition of its registration; UpdateJobSpec updated; DeleteJob deleted (the job's earlier events
-// stay in the log); TransitionJob transition (none when nothing changed); RecordRun run, and
-// transition when its transition applied. A write that fails appends nothing. Events carry the job's
-// redacted view. Event ids increase in commit order: a reader that has read every event up to id N
-// will never see an event with an id of N or less appear later.
-type Store interface {
-	// CreateJob saves a new job in state pending. A duplicate name is ECONFLICT.
-	CreateJob(ctx context.Context, spec apistream.JobSpec, now time.Time) (*apistream.Job, error)
+type Reader interface {
 	// Job returns a job by id.
 	Job(ctx context.Context, id int64) (*apistream.Job, error)
 	// JobByName returns a job by its unique name.
 	JobByName(ctx context.Context, name string) (*apistream.Job, error)
 	// Jobs lists jobs in id order.
 	Jobs(ctx context.Context, f JobFilter) ([]*apistream.Job, error)
-	// UpdateJobSpec replaces a job's spec. A duplicate name is ECONFLICT.
-	UpdateJobSpec(ctx context.Context, id int64, spec apistream.JobSpec, now time.Time) (*apistream.Job, error)
-	// DeleteJob removes a job with its runs and transitions, appending a deleted event dated at.
-	DeleteJob(ctx context.Context, id int64, at time.Time) error
 
-	// TransitionJob moves a job to state to and records the transition, in one transaction. When the
-	// job is already in that state nothing is written and the job is returned; when the state machine
-	// refuses the move the error is ECONFLICT naming the current state.
-	TransitionJob(ctx context.Context, id int64, to apistream.State, reason string, at time.Time) (*apistream.Job, error)
-	// SetStreamConnection records that an sse job's stream opened at *connectedAt, counting a
-	// reconnect when reconnect is set, or with nil that it is not connected.
-	SetStreamConnection(ctx context.Context, id int64, connectedAt *time.Time, reconnect bool) error
-	// SetNextRun records when a job's next run is due (nil: none).
-	SetNextRun(ctx context.Context, id int64, at *time.Time) error
-
-	// RecordRun saves a run, its revision (Run.Revision, when set), its body (content-addressed: a body
-	// already stored is not stored again) and the job's new status, in one transaction. It fills
-	// run.ID, numbers the revision with it (Revision.Numbered) and sets run.Stream to its measures.
-	RecordRun(ctx context.Context, rec RunRecord) (*apistream.Job, error)
 	// Runs lists a job's runs, newest first.
 	Runs(ctx context.Context, jobID int64, f RunFilter) ([]*apistream.Run, error)
 	// Run returns one run of a job.
@@ -81,14 +55,52 @@ type Store interface {
 	// EventCursor returns the id up to which the consumer named name has handled the log; 0 when it
 	// has saved none.
 	EventCursor(ctx context.Context, name string) (int64, error)
+
+	// Stats counts what is stored.
+	Stats(ctx context.Context) (Stats, error)
+}
+
+// Store persists jobs, runs, bodies and transitions: a Reader and the writes. Every method is safe
+// for concurrent use.
+//
+// Every write that changes a job appends its events to the event log in the same transaction, so
+// that an event exists exactly when its change was committed: CreateJob appends created and the
+// transition of its registration; UpdateJobSpec updated; DeleteJob deleted (the job's earlier events
+// stay in the log); TransitionJob transition (none when nothing changed); RecordRun run, and
+// transition when its transition applied. A write that fails appends nothing. Events carry the job's
+// redacted view. Event ids increase in commit order: a reader that has read every event up to id N
+// will never see an event with an id of N or less appear later.
+type Store interface {
+	Reader
+
+	// CreateJob saves a new job in state pending. A duplicate name is ECONFLICT.
+	CreateJob(ctx context.Context, spec apistream.JobSpec, now time.Time) (*apistream.Job, error)
+	// UpdateJobSpec replaces a job's spec. A duplicate name is ECONFLICT.
+	UpdateJobSpec(ctx context.Context, id int64, spec apistream.JobSpec, now time.Time) (*apistream.Job, error)
+	// DeleteJob removes a job with its runs and transitions, appending a deleted event dated at.
+	DeleteJob(ctx context.Context, id int64, at time.Time) error
+
+	// TransitionJob moves a job to state to and records the transition, in one transaction. When the
+	// job is already in that state nothing is written and the job is returned; when the state machine
+	// refuses the move the error is ECONFLICT naming the current state.
+	TransitionJob(ctx context.Context, id int64, to apistream.State, reason string, at time.Time) (*apistream.Job, error)
+	// SetStreamConnection records that an sse job's stream opened at *connectedAt, counting a
+	// reconnect when reconnect is set, or with nil that it is not connected.
+	SetStreamConnection(ctx context.Context, id int64, connectedAt *time.Time, reconnect bool) error
+	// SetNextRun records when a job's next run is due (nil: none).
+	SetNextRun(ctx context.Context, id int64, at *time.Time) error
+
+	// RecordRun saves a run, its revision (Run.Revision, when set), its body (content-addressed: a body
+	// already stored is not stored again) and the job's new status, in one transaction. It fills
+	// run.ID, numbers the revision with it (Revision.Numbered) and sets run.Stream to its measures.
+	RecordRun(ctx context.Context, rec RunRecord) (*apistream.Job, error)
+
 	// SetEventCursor saves the id up to which the consumer named name has handled the log.
 	SetEventCursor(ctx context.Context, name string, id int64) error
 
 	// Prune deletes runs, transitions and events past the retention policy and the bodies no run or
 	// job refers to any more.
 	Prune(ctx context.Context, p Retention) (PruneResult, error)
-	// Stats counts what is stored.
-	Stats(ctx context.Context) (Stats, error)
 
 	Close() error
 }
