@@ -81,6 +81,10 @@ func New(cfg Config) *Poller {
 // MaxBodyBytes returns the cap on a response body, which also caps one event of a stream.
 func (p *Poller) MaxBodyBytes() int64 { return p.cfg.MaxBodyBytes }
 
+// CheckURL validates a job URL and checks its literal address, if it has one, against the poller's
+// access policy (Policy.CheckURL): what registering a job checks before any fetch.
+func (p *Poller) CheckURL(raw string) error { return p.cfg.Policy.CheckURL(raw) }
+
 // Close closes idle connections. Fetches in flight are not interrupted.
 func (p *Poller) Close() { p.transport.CloseIdleConnections() }
 

@@ -1,7 +1,10 @@
-// Package runner keeps jobs running: one worker per active job schedules its runs, fetches through
-// the poller within global and per-host limits, records each run and moves the job through its state
-// machine. It talks to storage only through the store contract, and publishes nothing itself: every
-// store write it makes appends its events to the store's event log, which the consumers follow.
+// Package runner is the one writer of job lifecycle. It creates, changes, deletes, starts and stops
+// jobs for its callers (the HTTP API, the demo), and keeps them running: one worker per active job
+// schedules its runs, fetches through the poller within global and per-host limits, records each run
+// and moves the job through its state machine. Every other package reads jobs through a
+// store.Reader, so no change escapes the workers. It talks to storage only through the store
+// contract, and publishes nothing itself: every store write it makes appends its events to the
+// store's event log, which the consumers follow.
 package runner
 
 import (
@@ -40,11 +43,14 @@ type Runner struct {
 	wg     sync.WaitGroup
 	limits *limits
 
-	// reconcileMu serializes Reconcile so a job never has two workers.
-	reconcileMu sync.Mutex
-	mu          sync.Mutex // guards workers and closed
-	workers     map[int64]*worker
-	closed      bool // Close has begun: no worker starts any more
+	// writeMu serializes the changes callers ask for (create, update, delete, start, stop) with
+	// Reconcile: a job never has two workers, and an update's read, edit and write see no other
+	// change of the job in between. Workers write runs and transitions without it: the store's state
+	// machine orders those against a stop.
+	writeMu sync.Mutex
+	mu      sync.Mutex // guards workers and closed
+	workers map[int64]*worker
+	closed  bool // Close has begun: no worker starts any more
 }
 
 // New returns a Runner; Open starts it.
@@ -102,54 +108,21 @@ func wantsWorker(j *apistream.Job) bool {
 	return j.State.Active() || (j.State == apistream.StateFailed && j.Retry)
 }
 
-// StartJob queues a job; starting a job that is queued or running changes nothing.
-func (r *Runner) StartJob(ctx context.Context, id int64, reason string) (*apistream.Job, error) {
-	j, err := r.cfg.Store.Job(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if j.State.Active() {
-		return j, nil
-	}
-	j, err = r.transition(ctx, id, apistream.StateQueued, reason)
-	if err != nil {
-		return nil, err
-	}
-	return j, r.Reconcile(ctx, id)
-}
-
-// StopJob stops a job; stopping a stopped job changes nothing, stopping a pending one is a conflict.
-func (r *Runner) StopJob(ctx context.Context, id int64, reason string) (*apistream.Job, error) {
-	j, err := r.cfg.Store.Job(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if j.State == apistream.StateStopped {
-		return j, nil
-	}
-	if _, err = r.transition(ctx, id, apistream.StateStopped, reason); err != nil {
-		return nil, err
-	}
-	if err := r.Reconcile(ctx, id); err != nil {
-		return nil, err
-	}
-	return r.cfg.Store.Job(ctx, id)
-}
-
-// transition moves a job through the store, which logs the change.
-func (r *Runner) transition(ctx context.Context, id int64, to apistream.State, reason string) (*apistream.Job, error) {
-	return r.cfg.Store.TransitionJob(ctx, id, to, reason, r.cfg.Now())
-}
-
-// Reconcile makes the job's worker match what is stored: call it after a job's spec or state
-// changed or the job was deleted. A running worker is restarted so it reads the new spec; a job that
-// needs no worker has its next run time cleared.
+// Reconcile makes the job's worker match what is stored: the runner's own changes do it themselves;
+// call it when a job was changed by another writer of the store (a test, or later another node). A
+// running worker is restarted so it reads the new spec; a job that needs no worker has its next run
+// time cleared.
 //
 // The work runs under the runner's own context, not ctx: once the caller's change is committed the
 // worker must follow it, even if the caller has gone away meanwhile (a client that disconnected).
 func (r *Runner) Reconcile(ctx context.Context, id int64) error {
-	r.reconcileMu.Lock()
-	defer r.reconcileMu.Unlock()
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	return r.reconcile(id)
+}
+
+// reconcile is Reconcile with writeMu held.
+func (r *Runner) reconcile(id int64) error {
 	if r.ctx.Err() != nil {
 		return nil // closed: the next Open starts workers from what is stored
 	}
