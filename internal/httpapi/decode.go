@@ -47,6 +47,11 @@ func decodeSpec(w http.ResponseWriter, r *http.Request, spec *apistream.JobSpec)
 	if err != nil {
 		return err
 	}
+	return mergeSpec(b, spec)
+}
+
+// mergeSpec is decodeSpec on a body already read.
+func mergeSpec(b []byte, spec *apistream.JobSpec) error {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(b, &fields); err != nil || fields == nil {
 		return apistream.Invalidf("body", "request body must be a JSON object: %s", jsonErrText(err))

@@ -18,11 +18,15 @@ import (
 	"github.com/apistream/apistream/internal/store"
 )
 
-// JobRunner starts, stops and re-reads jobs; the runner implements it.
+// JobRunner is the one writer of jobs: it creates, changes, deletes, starts and stops them, each
+// change checked, logged and followed by the job's worker; the runner implements it. The server
+// writes nothing itself.
 type JobRunner interface {
+	CreateJob(ctx context.Context, spec apistream.JobSpec) (*apistream.Job, error)
+	UpdateJob(ctx context.Context, id int64, edit func(spec *apistream.JobSpec) error) (*apistream.Job, error)
+	DeleteJob(ctx context.Context, id int64) error
 	StartJob(ctx context.Context, id int64, reason string) (*apistream.Job, error)
 	StopJob(ctx context.Context, id int64, reason string) (*apistream.Job, error)
-	Reconcile(ctx context.Context, id int64) error
 }
 
 // JobStreams gives a job's hub topic its current document before a subscriber connects; the
@@ -33,8 +37,10 @@ type JobStreams interface {
 
 // Config holds a Server's dependencies.
 type Config struct {
-	Store  store.Store
+	// Store is read only: every change to a job goes through Runner.
+	Store  store.Reader
 	Runner JobRunner
+	// Policy decides which proxy targets may be polled (jobs are checked by Runner).
 	Policy *poller.Policy
 	// Token, when set, is the admin token: required as "Authorization: Bearer TOKEN" on the jobs and
 	// admin endpoints, which are open without it (serve allows that only on loopback).
