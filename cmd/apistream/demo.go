@@ -83,8 +83,9 @@ func writeDemoJSON(w http.ResponseWriter, r *http.Request, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// registerDemoJobs registers (or points at this run's demo port) and starts the two demo jobs.
-func registerDemoJobs(ctx context.Context, st store.Store, run *runner.Runner, base string, logger *slog.Logger) error {
+// registerDemoJobs registers (or points at this run's demo port) and starts the two demo jobs,
+// through the runner like any other client.
+func registerDemoJobs(ctx context.Context, st store.Reader, run *runner.Runner, base string, logger *slog.Logger) error {
 	jobs := []struct {
 		name, path string
 		every      time.Duration
@@ -98,18 +99,18 @@ func registerDemoJobs(ctx context.Context, st store.Store, run *runner.Runner, b
 		j, err := st.JobByName(ctx, dj.name)
 		switch {
 		case apistream.ErrorCode(err) == apistream.ENOTFOUND:
-			j, err = st.CreateJob(ctx, spec, time.Now())
+			j, err = run.CreateJob(ctx, spec)
 		case err == nil:
-			j, err = st.UpdateJobSpec(ctx, j.ID, spec, time.Now())
+			j, err = run.UpdateJob(ctx, j.ID, func(s *apistream.JobSpec) error { *s = spec; return nil })
 		}
-		if err != nil {
-			return err
-		}
-		if err := run.Reconcile(ctx, j.ID); err != nil {
-			return err
+		if apistream.ErrorCode(err) == apistream.EFORBIDDEN {
+			return apistream.Invalidf("demo", "demo job %s: %s: the demo's API is on loopback: drop --deny-private or add --allow-cidr 127.0.0.1/32",
+				dj.name, apistream.ErrorMessage(err))
+		} else if err != nil {
+			return fmt.Errorf("%s: %w", dj.name, err)
 		}
 		if _, err := run.StartJob(ctx, j.ID, "started by --demo"); err != nil {
-			return err
+			return fmt.Errorf("%s: %w", dj.name, err)
 		}
 		logger.Info("demo job", "name", j.Name, "id", j.ID, "url", spec.URL, "every", dj.every.String())
 	}
