@@ -17,9 +17,16 @@ import (
 	"github.com/apistream/apistream/internal/store"
 )
 
+// Store is what a Follower needs of the store: reading the log and saving its cursor. It holds no
+// write of a job: those belong to the runner.
+type Store interface {
+	store.Reader
+	SetEventCursor(ctx context.Context, name string, id int64) error
+}
+
 // Config says what a Follower reads and where it starts.
 type Config struct {
-	Store store.Store
+	Store Store
 	// Handle is called with every event, one at a time, in log order.
 	Handle func(apistream.JobEvent)
 	// Name, when set, makes the Follower durable: it starts after the cursor saved under Name and
