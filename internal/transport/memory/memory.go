@@ -18,8 +18,11 @@ import (
 
 // Config holds a Transport's settings; zero values take the defaults shown.
 type Config struct {
-	Retain int              // messages kept for Subscribe to replay (default 1024)
-	Now    func() time.Time // the clock of Message.At and of where the sequence starts (default time.Now)
+	Retain int // messages kept for Subscribe to replay (default 1024)
+	// RetainBytes bounds the data and states of the retained messages (default 16 MiB): a job
+	// stream's messages carry whole documents. The newest message is kept whatever its size.
+	RetainBytes int
+	Now         func() time.Time // the clock of Message.At and of where the sequence starts (default time.Now)
 }
 
 // Transport is the in-process transport.Transport.
@@ -31,8 +34,10 @@ type Transport struct {
 	mu     sync.Mutex
 	last   uint64              // sequence number of the newest message, or where the sequence starts
 	floor  uint64              // subscriptions can resume after floor or later: older messages are gone
-	ring   []transport.Message // the retained messages, oldest at ring[head] once full
+	ring   []transport.Message // the retained messages: n of them from ring[head], wrapping around
 	head   int
+	n      int
+	bytes  int // the retained messages' data and states
 	subs   []*subscription
 	closed bool
 }
@@ -47,11 +52,26 @@ var _ transport.Transport = (*Transport)(nil)
 // New returns an open Transport.
 func New(cfg Config) *Transport {
 	cfg.Retain = cmp.Or(cfg.Retain, 1024)
+	cfg.RetainBytes = cmp.Or(cfg.RetainBytes, 16<<20)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	start := uint64(cfg.Now().UnixMicro())
-	return &Transport{cfg: cfg, last: start, floor: start, ring: make([]transport.Message, 0, min(cfg.Retain, 64))}
+	return &Transport{cfg: cfg, last: start, floor: start, ring: make([]transport.Message, cfg.Retain)}
+}
+
+// keep retains m, dropping the oldest messages beyond the bounds. t.mu is held.
+func (t *Transport) keep(m transport.Message) {
+	size := len(m.Data) + len(m.State)
+	for t.n > 0 && (t.n == len(t.ring) || t.bytes+size > t.cfg.RetainBytes) {
+		old := &t.ring[t.head]
+		t.floor, t.bytes = old.Seq, t.bytes-len(old.Data)-len(old.State)
+		*old = transport.Message{}
+		t.head, t.n = (t.head+1)%len(t.ring), t.n-1
+	}
+	t.ring[(t.head+t.n)%len(t.ring)] = m
+	t.n++
+	t.bytes += size
 }
 
 // Publish numbers m, keeps it and hands it to every subscription before returning.
@@ -63,13 +83,7 @@ func (t *Transport) Publish(_ context.Context, m transport.Message) (transport.M
 	}
 	t.last++
 	m.Seq, m.At = t.last, t.cfg.Now()
-	if len(t.ring) < t.cfg.Retain {
-		t.ring = append(t.ring, m)
-	} else {
-		t.floor = t.ring[t.head].Seq
-		t.ring[t.head] = m
-		t.head = (t.head + 1) % len(t.ring)
-	}
+	t.keep(m)
 	for _, s := range t.subs {
 		s.fn(m)
 	}
@@ -86,7 +100,7 @@ func (t *Transport) Subscribe(_ context.Context, after uint64, fn func(transport
 	if after < t.floor || after > t.last {
 		return nil, transport.ErrReset
 	}
-	for i := range len(t.ring) {
+	for i := range t.n {
 		if m := t.ring[(t.head+i)%len(t.ring)]; m.Seq > after {
 			fn(m)
 		}
@@ -110,7 +124,7 @@ func (t *Transport) Last(context.Context) (uint64, error) {
 func (t *Transport) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.closed, t.subs, t.ring = true, nil, nil
+	t.closed, t.subs, t.ring, t.n = true, nil, nil, 0
 	return nil
 }
 
