@@ -217,3 +217,29 @@ func TestProxy_InvalidUTF8(t *testing.T) {
 		t.Errorf("published stream %q, want valid UTF-8 with a\\uFFFDb", raw)
 	}
 }
+
+// TestProxy_IdsFromTheSequence: a proxy stream's events are numbered by the hub's transport, from
+// the sequence every topic shares, not by the time of the poll: a snapshot published between two
+// events of another topic has an id between theirs.
+func TestProxy_IdsFromTheSequence(t *testing.T) {
+	t.Parallel()
+	upstream := httptest.NewServer(&countingUpstream{})
+	defer upstream.Close()
+	s := startServer(t)
+	before := s.publish(t, "", "elsewhere", "before")
+	c := subscribe(t, s.URL+"/v1/proxy?"+url.Values{"url": {upstream.URL}, "interval": {"1h"}}.Encode(), "", "")
+	snap := c.waitEvents(t, 1)[0]
+	after := s.publish(t, "", "elsewhere", "after")
+	var a, p, b uint64
+	for _, x := range []struct {
+		id  string
+		dst *uint64
+	}{{before.ID, &a}, {snap.ID, &p}, {after.ID, &b}} {
+		if _, err := fmt.Sscan(x.id, x.dst); err != nil {
+			t.Fatalf("id %q is not a number: %v", x.id, err)
+		}
+	}
+	if !(a < p && p < b) {
+		t.Errorf("snapshot id %d, want between %d and %d, the ids of the events published before and after it", p, a, b)
+	}
+}

@@ -25,6 +25,7 @@ import (
 	"github.com/apistream/apistream/internal/runner"
 	"github.com/apistream/apistream/internal/store"
 	"github.com/apistream/apistream/internal/store/sqlite"
+	memtransport "github.com/apistream/apistream/internal/transport/memory"
 )
 
 func newServeCmd() *cobra.Command {
@@ -108,12 +109,20 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 	if node == "" {
 		node, _ = os.Hostname()
 	}
-	h := hub.New(hub.Config{
-		Node: node, HistorySize: cfg.HistorySize, HistoryAge: cfg.HistoryAge, QueueSize: cfg.SubscriberQueue,
+	// Every producer hands its messages to the transport; the hub subscribes to it and fans out.
+	// Closed after the hub, which stops receiving first.
+	messages := memtransport.New(memtransport.Config{})
+	defer messages.Close()
+	h, err := hub.New(hub.Config{
+		Transport: messages,
+		Node:      node, HistorySize: cfg.HistorySize, HistoryAge: cfg.HistoryAge, QueueSize: cfg.SubscriberQueue,
 		KeepAlive: cfg.KeepAlive, MaxDuration: cfg.MaxStreamDuration, FlushInterval: cfg.FlushInterval,
 		Rollups: rollups, Logger: logger,
 		ObserveLatency: m.ObserveLatency,
 	})
+	if err != nil {
+		return err
+	}
 	defer h.Close()
 	m.Attach(h, db)
 	if cfg.GraphiteAddr != "" {

@@ -60,7 +60,7 @@ func publishAndWait(tb testing.TB, h *hub.Hub, m apistream.Message, subs uint64)
 func TestHub_NoAllocationPerSubscriber(t *testing.T) {
 	for _, d := range []*hub.Dialect{nil, hub.NewDialect(map[string]string{"snapshot": "data"})} {
 		allocs := func(subs int) float64 {
-			h := hub.New(hub.Config{})
+			h := mustNew(t, hub.Config{})
 			defer h.Close()
 			topic := fmt.Sprintf("t%d", subs)
 			stop := openDialectStreams(t, h, topic, subs, d)
@@ -81,7 +81,7 @@ func TestHub_NoAllocationPerSubscriber(t *testing.T) {
 func BenchmarkHub_Publish(b *testing.B) {
 	for _, subs := range []int{1, 100, 1000} {
 		b.Run(fmt.Sprintf("subs=%d", subs), func(b *testing.B) {
-			h := hub.New(hub.Config{})
+			h := mustNew(b, hub.Config{})
 			defer h.Close()
 			stop := openStreams(b, h, "bench", subs)
 			defer stop()

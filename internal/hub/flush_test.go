@@ -15,7 +15,7 @@ import (
 // the events of a burst that follows wait for one write at the end of the interval.
 func TestHub_FlushInterval(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := hub.New(hub.Config{FlushInterval: time.Second})
+		h := mustNew(t, hub.Config{FlushInterval: time.Second})
 		defer h.Close()
 		w := memnet.NewDiscardWriter()
 		ctx, cancel := context.WithCancel(context.Background())

@@ -13,6 +13,7 @@ import (
 	"github.com/apistream/apistream/internal/hub"
 	"github.com/apistream/apistream/internal/memnet"
 	"github.com/apistream/apistream/internal/ssestream"
+	"github.com/apistream/apistream/internal/transport/memory"
 )
 
 // testHub is a Hub served over an in-memory network; create it inside a synctest bubble.
@@ -23,7 +24,7 @@ type testHub struct {
 
 func newTestHub(t *testing.T, cfg hub.Config) *testHub {
 	t.Helper()
-	h := hub.New(cfg)
+	h := mustNew(t, cfg)
 	ln := memnet.Listen()
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
@@ -47,6 +48,23 @@ func newTestHub(t *testing.T, cfg hub.Config) *testHub {
 		client.CloseIdleConnections()
 	})
 	return &testHub{Hub: h, client: client}
+}
+
+// mustNew returns a Hub behind a new memory transport, unless cfg names one; both are closed when
+// the test ends.
+func mustNew(tb testing.TB, cfg hub.Config) *hub.Hub {
+	tb.Helper()
+	if cfg.Transport == nil {
+		tr := memory.New(memory.Config{})
+		tb.Cleanup(func() { _ = tr.Close() })
+		cfg.Transport = tr
+	}
+	h, err := hub.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = h.Close() })
+	return h
 }
 
 // testDialect is the dialect of streams opened with ?dialect=1.

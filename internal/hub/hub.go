@@ -2,13 +2,21 @@
 // topic for Last-Event-ID replay, bounded per-subscriber queues, keep-alives, forced reconnects and a
 // throttled roll-up of bursts.
 //
-// Lock order: topic.mu, then Hub.gmu (read) while fanning out; Hub.mu, then topic.mu when a topic is
-// created or removed. Nothing holds Hub.gmu while taking another lock.
+// The hub sits behind a transport.Transport. Publish, PublishState and DropTopic hand their message to
+// the transport (after the roll-up, for a throttled topic); the hub subscribes to the transport and
+// keeps, and fans out, only what it receives from it. Event ids are the producers' or the transport's
+// sequence numbers. InitState, which restores a topic's document from the store, stays on this node.
+//
+// Lock order: a roll-up window's mu, then the transport's delivery, then Hub.mu, then topic.mu, then
+// Hub.gmu (read) while fanning out. Nothing holds Hub.gmu while taking another lock, and nothing
+// calls the transport while holding Hub.mu or a topic's mu.
 package hub
 
 import (
 	"cmp"
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sort"
@@ -18,10 +26,13 @@ import (
 	"time"
 
 	"github.com/apistream/apistream"
+	"github.com/apistream/apistream/internal/transport"
 )
 
 // Config holds a Hub's settings; zero values take the defaults shown.
 type Config struct {
+	// Transport carries every published message to the hub (required). The hub does not close it.
+	Transport   transport.Transport
 	Node        string        // name of this node in status reports (default: "apistream")
 	HistorySize int           // events kept per topic for replay (default 1000)
 	HistoryAge  time.Duration // events older than this leave the history (default 10m)
@@ -64,10 +75,13 @@ type Hub struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	// seq is the last event sequence number assigned. It starts from the clock in microseconds, so ids
-	// keep increasing across restarts and an id from before a restart is recognised as unknown.
+	// seq is the sequence number of the newest message received from the transport; firstSeq is the
+	// transport's as the hub subscribed. A number outside [firstSeq, seq] is not a point this hub knows.
 	seq      atomic.Uint64
 	firstSeq uint64
+	sub      transport.Subscription
+	// newest is the message received last: Publish takes its id from it rather than encode it again.
+	newest atomic.Pointer[message]
 
 	mu     sync.RWMutex
 	topics map[string]*topic
@@ -79,6 +93,9 @@ type Hub struct {
 
 	gmu    sync.RWMutex
 	groups map[string]*group // subscribers of patterns or of several topics, by their pattern set
+
+	rmu   sync.Mutex
+	rolls map[string]*rollState // the open roll-up windows, by topic
 
 	stats Stats
 }
@@ -99,8 +116,11 @@ type group struct {
 	subs     map[*Subscriber]struct{}
 }
 
-// New starts a Hub; Close stops it.
-func New(cfg Config) *Hub {
+// New starts a Hub subscribed to cfg.Transport from its newest message on; Close stops it.
+func New(cfg Config) (*Hub, error) {
+	if cfg.Transport == nil {
+		return nil, errors.New("hub: no transport")
+	}
 	cfg.setDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Hub{
@@ -108,31 +128,40 @@ func New(cfg Config) *Hub {
 		topics: map[string]*topic{},
 		conns:  map[string]*Subscriber{},
 		groups: map[string]*group{},
+		rolls:  map[string]*rollState{},
 	}
-	h.firstSeq = uint64(cfg.Now().UnixMicro())
-	h.seq.Store(h.firstSeq)
+	last, err := cfg.Transport.Last(ctx)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("hub: transport: %w", err)
+	}
+	h.firstSeq = last
+	h.seq.Store(last)
+	if h.sub, err = cfg.Transport.Subscribe(ctx, last, h.receive); err != nil {
+		cancel()
+		return nil, fmt.Errorf("hub: subscribe: %w", err)
+	}
 	h.wg.Add(1)
 	go h.sweepLoop()
-	return h
+	return h, nil
 }
 
 // Close ends every stream and stops the hub's timers, then waits for its goroutines.
 func (h *Hub) Close() error {
 	h.mu.Lock()
 	h.closed = true
-	topics := make([]*topic, 0, len(h.topics))
-	for _, t := range h.topics {
-		topics = append(topics, t)
-	}
 	h.mu.Unlock()
+	_ = h.sub.Close()
 	h.cancel()
-	for _, t := range topics {
-		t.mu.Lock()
-		if t.roll != nil && t.roll.timer != nil {
-			t.roll.timer.Stop()
+	h.rmu.Lock()
+	for _, r := range h.rolls {
+		r.mu.Lock()
+		if r.timer != nil {
+			r.timer.Stop()
 		}
-		t.mu.Unlock()
+		r.mu.Unlock()
 	}
+	h.rmu.Unlock()
 	h.wg.Wait()
 	return nil
 }
@@ -143,19 +172,79 @@ func (h *Hub) Stats() *Stats { return &h.stats }
 // Node returns the node name given in Config.
 func (h *Hub) Node() string { return h.cfg.Node }
 
-// Publish sends m to the subscribers of its topic and keeps it in the topic's history. It never waits
-// on a subscriber. It returns the event id given to m (assigned when m.ID is empty); a topic with a
-// roll-up rule returns "" because its events are emitted later, combined.
+// Publish hands m to the transport, from which every hub sends it to the subscribers of its topic
+// and keeps it in the topic's history. It never waits on a subscriber. It returns the event id of m
+// (the transport's sequence number when m.ID is empty); a topic with a roll-up rule returns ""
+// because its events are emitted later, combined.
 func (h *Hub) Publish(m apistream.Message) (string, error) {
 	if err := m.Validate(); err != nil {
 		return "", err
 	}
-	t, err := h.lockTopic(m.Topic)
-	if err != nil {
+	if r := h.rollup(m.Topic); r != nil {
+		if err := h.rollAdd(*r, m); err != nil {
+			return "", err
+		}
+		h.stats.Published.Add(1)
+		return "", nil
+	}
+	h.stats.Published.Add(1)
+	return h.send(transport.Message{Topic: m.Topic, ID: m.ID, Event: m.Event, Data: m.Data})
+}
+
+// PublishState publishes m and makes state the topic's document as of m, in one message: a
+// subscriber that asks for a snapshot gets state and then exactly the events after m. Roll-up does
+// not apply.
+func (h *Hub) PublishState(m apistream.Message, state []byte) (string, error) {
+	if err := m.Validate(); err != nil {
 		return "", err
 	}
-	defer t.mu.Unlock()
-	return h.publishLocked(t, m)
+	if state == nil {
+		state = []byte{}
+	}
+	h.stats.Published.Add(1)
+	return h.send(transport.Message{Topic: m.Topic, ID: m.ID, Event: m.Event, Data: m.Data, State: state})
+}
+
+// send hands m to the transport and returns its event id.
+func (h *Hub) send(m transport.Message) (string, error) {
+	if h.ctx.Err() != nil {
+		return "", errShuttingDown
+	}
+	out, err := h.cfg.Transport.Publish(h.ctx, m)
+	if errors.Is(err, transport.ErrClosed) || h.ctx.Err() != nil {
+		return "", errShuttingDown
+	}
+	if err != nil {
+		return "", fmt.Errorf("publish: %w", err)
+	}
+	if m := h.newest.Load(); m != nil && m.seq == out.Seq {
+		return m.id, nil
+	}
+	return out.WireID(), nil
+}
+
+var errShuttingDown = apistream.Errorf(apistream.EUNAVAILABLE, "the hub is shutting down")
+
+// receive is the hub's subscription to the transport: it keeps each message in its topic's history
+// (and state) and offers it to the subscribers whose patterns match. Messages arrive one at a time,
+// in sequence order.
+func (h *Hub) receive(m transport.Message) {
+	h.seq.Store(m.Seq) // before any subscriber can see it: a resume from it is then known
+	if m.Kind == transport.KindDrop {
+		h.dropTopic(m.Topic)
+		return
+	}
+	t, err := h.lockTopic(m.Topic)
+	if err != nil {
+		return
+	}
+	msg := newMessage(t.name, m.Seq, m.ID, m.Event, m.Data, m.At)
+	h.newest.Store(msg)
+	h.emitLocked(t, msg)
+	if m.State != nil {
+		t.state = &topicState{seq: m.Seq, id: msg.id, data: m.State}
+	}
+	t.mu.Unlock()
 }
 
 // lockTopic returns the named topic, created if need be, with its lock held: a topic removed while
@@ -164,7 +253,7 @@ func (h *Hub) lockTopic(name string) (*topic, error) {
 	for {
 		t := h.topic(name, true)
 		if t == nil {
-			return nil, apistream.Errorf(apistream.EUNAVAILABLE, "the hub is shutting down")
+			return nil, errShuttingDown
 		}
 		t.mu.Lock()
 		if !t.dead {
@@ -174,24 +263,10 @@ func (h *Hub) lockTopic(name string) (*topic, error) {
 	}
 }
 
-func (h *Hub) publishLocked(t *topic, m apistream.Message) (string, error) {
-	if t.roll != nil {
-		if err := t.roll.add(h, t, m); err != nil {
-			return "", err
-		}
-		h.stats.Published.Add(1)
-		return "", nil
-	}
-	h.stats.Published.Add(1)
-	return h.emitLocked(t, m.Event, m.ID, m.Data), nil
-}
-
-// emitLocked assigns the event its sequence number, encodes it once, keeps it and offers it to every
-// subscriber whose patterns match. t.mu is held, which keeps each topic's events in order.
-func (h *Hub) emitLocked(t *topic, event, id string, data []byte) string {
-	now := h.cfg.Now()
-	msg := newMessage(t.name, h.seq.Add(1), id, event, data, now)
-	t.push(msg, h.cfg.HistorySize, now.Add(-h.cfg.HistoryAge))
+// emitLocked keeps msg and offers it to every subscriber whose patterns match. t.mu is held, which
+// keeps each topic's events in order.
+func (h *Hub) emitLocked(t *topic, msg *message) {
+	t.push(msg, h.cfg.HistorySize, msg.at.Add(-h.cfg.HistoryAge))
 	h.stats.Emitted.Add(1)
 	for s := range t.subs {
 		s.offer(msg)
@@ -205,24 +280,6 @@ func (h *Hub) emitLocked(t *topic, event, id string, data []byte) string {
 		}
 	}
 	h.gmu.RUnlock()
-	return msg.id
-}
-
-// PublishState publishes m and makes state the topic's document as of m, in one step: a subscriber
-// that asks for a snapshot gets state and then exactly the events after m. Roll-up does not apply.
-func (h *Hub) PublishState(m apistream.Message, state []byte) (string, error) {
-	if err := m.Validate(); err != nil {
-		return "", err
-	}
-	t, err := h.lockTopic(m.Topic)
-	if err != nil {
-		return "", err
-	}
-	defer t.mu.Unlock()
-	h.stats.Published.Add(1)
-	id := h.emitLocked(t, m.Event, m.ID, m.Data)
-	t.state = &topicState{seq: t.lastSeq, id: id, data: state}
-	return id, nil
 }
 
 // InitState gives a topic its document without publishing anything, unless it already has one: how a
@@ -253,9 +310,16 @@ func (h *Hub) HasState(topic string) bool {
 	return t.state != nil
 }
 
-// DropTopic forgets a topic's history and state and disconnects its subscribers: the topic's source
-// is gone (a deleted job).
+// DropTopic has every hub forget a topic's history and state and disconnect its subscribers: the
+// topic's source is gone (a deleted job).
 func (h *Hub) DropTopic(topic string) {
+	if _, err := h.send(transport.Message{Kind: transport.KindDrop, Topic: topic}); err != nil && apistream.ErrorCode(err) != apistream.EUNAVAILABLE {
+		h.cfg.Logger.Error("drop topic", "topic", topic, "err", err)
+	}
+}
+
+// dropTopic is DropTopic on this hub.
+func (h *Hub) dropTopic(topic string) {
 	h.mu.Lock()
 	t := h.topics[topic]
 	if t == nil {
@@ -288,12 +352,6 @@ func (h *Hub) topic(name string, create bool) *topic {
 	}
 	if t = h.topics[name]; t == nil {
 		t = &topic{name: name, subs: map[*Subscriber]struct{}{}}
-		for _, r := range h.cfg.Rollups {
-			if apistream.MatchTopic(r.Pattern, name) {
-				t.roll = &rollState{rule: r}
-				break
-			}
-		}
 		h.topics[name] = t
 	}
 	return t
@@ -305,7 +363,7 @@ func (h *Hub) subscribe(s *Subscriber) error {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
-		return apistream.Errorf(apistream.EUNAVAILABLE, "the hub is shutting down")
+		return errShuttingDown
 	}
 	h.conns[s.ID] = s
 	h.wg.Add(1) // done by ServeStream when the stream ends
@@ -363,7 +421,7 @@ func (h *Hub) unsubscribe(s *Subscriber) {
 
 // removeIfIdleLocked drops t from the hub when nothing refers to it. h.mu and t.mu are held.
 func (h *Hub) removeIfIdleLocked(t *topic) {
-	if len(t.subs) > 0 || t.hist.len() > 0 || t.state != nil || (t.roll != nil && t.roll.pending()) {
+	if len(t.subs) > 0 || t.hist.len() > 0 || t.state != nil {
 		return
 	}
 	t.dead = true

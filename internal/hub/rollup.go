@@ -2,9 +2,11 @@ package hub
 
 import (
 	"encoding/json"
+	"sync"
 	"time"
 
 	"github.com/apistream/apistream"
+	"github.com/apistream/apistream/internal/transport"
 )
 
 // RollupMode says how a throttled topic combines the events of one window into one.
@@ -46,10 +48,14 @@ func (r Rollup) window() time.Duration {
 	return time.Duration(float64(time.Second) / r.MaxRate)
 }
 
-// rollState is one throttled topic's window: what arrived since the last emit.
+// rollState is one throttled topic's window: what arrived since the last emit. It lives on the node
+// that took the messages, before the transport: what the transport carries is the combined event.
 type rollState struct {
+	mu    sync.Mutex // held while the window is combined and sent, so windows go out in order
 	rule  Rollup
-	n     int // events combined in this window
+	topic string
+	dead  bool // removed from Hub.rolls; an adder holding it looks it up again
+	n     int  // events combined in this window
 	event string
 	last  []byte
 	sums  map[string]float64
@@ -58,17 +64,50 @@ type rollState struct {
 	timer *time.Timer
 }
 
-func (r *rollState) pending() bool { return r.n > 0 }
+// rollup returns the roll-up rule of topic, if any.
+func (h *Hub) rollup(topic string) *Rollup {
+	for i, r := range h.cfg.Rollups {
+		if apistream.MatchTopic(r.Pattern, topic) {
+			return &h.cfg.Rollups[i]
+		}
+	}
+	return nil
+}
 
-// add combines m into the window and makes sure the window's end is scheduled. t.mu is held.
-func (r *rollState) add(h *Hub, t *topic, m apistream.Message) error {
+// rollAdd combines m into its topic's open window, opening one if need be.
+func (h *Hub) rollAdd(rule Rollup, m apistream.Message) error {
+	for {
+		h.rmu.Lock()
+		if h.ctx.Err() != nil {
+			h.rmu.Unlock()
+			return errShuttingDown
+		}
+		r := h.rolls[m.Topic]
+		if r == nil {
+			r = &rollState{rule: rule, topic: m.Topic}
+			h.rolls[m.Topic] = r
+		}
+		h.rmu.Unlock()
+		r.mu.Lock()
+		if r.dead {
+			r.mu.Unlock()
+			continue
+		}
+		err := r.add(h, m)
+		r.mu.Unlock()
+		return err
+	}
+}
+
+// add combines m into the window and makes sure the window's end is scheduled. r.mu is held.
+func (r *rollState) add(h *Hub, m apistream.Message) error {
 	switch r.rule.Mode {
 	case RollupLast:
 		r.last = m.Data
 	case RollupSum:
 		var in map[string]float64
 		if err := json.Unmarshal(m.Data, &in); err != nil {
-			return r.rule.check(t.name, m.Data)
+			return r.rule.check(r.topic, m.Data)
 		}
 		if r.sums == nil {
 			r.sums = make(map[string]float64, len(in))
@@ -79,7 +118,7 @@ func (r *rollState) add(h *Hub, t *topic, m apistream.Message) error {
 	case RollupMerge:
 		var in map[string]any
 		if err := json.Unmarshal(m.Data, &in); err != nil || in == nil {
-			return r.rule.check(t.name, m.Data)
+			return r.rule.check(r.topic, m.Data)
 		}
 		r.merge = composeMergePatch(r.merge, in)
 	case RollupBatch:
@@ -92,20 +131,33 @@ func (r *rollState) add(h *Hub, t *topic, m apistream.Message) error {
 	r.n++
 	r.event = m.Event
 	if r.timer == nil {
-		r.timer = time.AfterFunc(r.rule.window(), func() { h.flush(t) })
+		r.timer = time.AfterFunc(r.rule.window(), func() { h.flush(r) })
 	}
 	return nil
 }
 
-// flush emits the window's combined event, if anything arrived.
-func (h *Hub) flush(t *topic) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	r := t.roll
+// flush sends the window's combined event to the transport, if anything arrived, and forgets a
+// window that nothing arrived in.
+func (h *Hub) flush(r *rollState) {
+	r.mu.Lock()
 	r.timer = nil
-	if r.n == 0 || h.ctx.Err() != nil {
-		return
+	if r.n > 0 && h.ctx.Err() == nil {
+		h.flushLocked(r)
 	}
+	r.mu.Unlock()
+
+	h.rmu.Lock()
+	r.mu.Lock()
+	if r.n == 0 && r.timer == nil && !r.dead {
+		r.dead = true
+		delete(h.rolls, r.topic)
+	}
+	r.mu.Unlock()
+	h.rmu.Unlock()
+}
+
+// flushLocked encodes and sends the window's event and empties the window. r.mu is held.
+func (h *Hub) flushLocked(r *rollState) {
 	var data []byte
 	var err error
 	switch r.rule.Mode {
@@ -119,12 +171,14 @@ func (h *Hub) flush(t *topic) {
 		data, err = json.Marshal(r.batch)
 	}
 	event := r.event
-	*r = rollState{rule: r.rule}
+	r.n, r.event, r.last, r.sums, r.merge, r.batch = 0, "", nil, nil, nil, nil
 	if err != nil { // the inputs were checked when added; this is a bug
-		h.cfg.Logger.Error("roll-up encode", "topic", t.name, "err", err)
+		h.cfg.Logger.Error("roll-up encode", "topic", r.topic, "err", err)
 		return
 	}
-	h.emitLocked(t, event, "", data)
+	if _, err := h.send(transport.Message{Topic: r.topic, Event: event, Data: data}); err != nil && apistream.ErrorCode(err) != apistream.EUNAVAILABLE {
+		h.cfg.Logger.Error("roll-up publish", "topic", r.topic, "err", err)
+	}
 }
 
 // composeMergePatch returns one merge patch with the effect of applying a and then b.

@@ -68,7 +68,7 @@ func TestHub_SlowSubscriber(t *testing.T) {
 // no connection behind and, once their history has aged out, no topic.
 func TestHub_NoStateForGoneUsers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := hub.New(hub.Config{HistoryAge: time.Minute})
+		h := mustNew(t, hub.Config{HistoryAge: time.Minute})
 		defer h.Close()
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel() // each stream ends right after its greeting, as when the client leaves at once

@@ -52,13 +52,12 @@ func (m *message) writeTo(w io.Writer, d *Dialect) (int, error) {
 	return n + k, err
 }
 
-// topic is one topic's subscribers (those that asked for it alone), history and roll-up state.
+// topic is one topic's subscribers (those that asked for it alone), history and state.
 type topic struct {
 	name string
 	mu   sync.Mutex
 	subs map[*Subscriber]struct{}
 	hist history
-	roll *rollState
 	// state is the topic's current document, for streams that start with a snapshot.
 	state *topicState
 	// lastSeq is the seq of the newest event, kept when the history no longer holds it.

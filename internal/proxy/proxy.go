@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"net/url"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -224,8 +223,8 @@ func (p *Proxy) publish(pl *poll, differ *jsonpatch.Differ, res *poller.Result) 
 	if err != nil || !c.Changed {
 		return
 	}
-	id := strconv.FormatInt(res.StartedAt.UnixMicro(), 10)
-	if _, err := jobstream.PublishChange(p.cfg.Hub, pl.topic, id, doc, c); err != nil && apistream.ErrorCode(err) != apistream.EUNAVAILABLE {
+	// The transport numbers the event: no node's clock names it.
+	if _, err := jobstream.PublishChange(p.cfg.Hub, pl.topic, "", doc, c); err != nil && apistream.ErrorCode(err) != apistream.EUNAVAILABLE {
 		p.cfg.Logger.Error("proxy publish", "topic", pl.topic, "err", err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/apistream/apistream/internal/store"
 	"github.com/apistream/apistream/internal/store/sqlite"
 	"github.com/apistream/apistream/internal/store/storetest"
+	"github.com/apistream/apistream/internal/transport/memory"
 )
 
 // document is a ~100 KB JSON document whose version-th revision changes a few prices.
@@ -47,7 +48,12 @@ func BenchmarkRunner_ChangedRun(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	h := hub.New(hub.Config{})
+	tr := memory.New(memory.Config{})
+	defer tr.Close()
+	h, err := hub.New(hub.Config{Transport: tr})
+	if err != nil {
+		b.Fatal(err)
+	}
 	defer h.Close()
 	st := jobstream.New(db, h, nil)
 	job := storetest.MustCreateJob(b, db, "bench")
