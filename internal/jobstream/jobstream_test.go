@@ -16,6 +16,7 @@ import (
 	"github.com/apistream/apistream/internal/store"
 	"github.com/apistream/apistream/internal/store/sqlite"
 	"github.com/apistream/apistream/internal/store/storetest"
+	"github.com/apistream/apistream/internal/transport/memory"
 )
 
 // TestStreamer_Handle: the job stream publishes each run's revision as it is, numbered with the run's
@@ -29,8 +30,7 @@ func TestStreamer_Handle(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	h := hub.New(hub.Config{})
-	t.Cleanup(func() { h.Close() })
+	h := newHub(t)
 	st := jobstream.New(db, h, nil)
 	job := storetest.MustCreateJob(t, db, "a")
 	topic := apistream.JobTopic(job.ID)
@@ -114,8 +114,7 @@ func TestStreamer_Ensure(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	h := hub.New(hub.Config{})
-	t.Cleanup(func() { h.Close() })
+	h := newHub(t)
 	st := jobstream.New(db, h, nil)
 	job := storetest.MustCreateJob(t, db, "a")
 	topic := apistream.JobTopic(job.ID)
@@ -167,4 +166,17 @@ func TestStreamer_Ensure(t *testing.T) {
 			t.Errorf("got event %s %s %s, want %s %s %s", got.ID, got.Type, got.Data, id, want.event, want.data)
 		}
 	}
+}
+
+// newHub returns a hub on its own memory transport, closed when the test ends.
+func newHub(t *testing.T) *hub.Hub {
+	t.Helper()
+	tr := memory.New(memory.Config{})
+	t.Cleanup(func() { tr.Close() })
+	h, err := hub.New(hub.Config{Transport: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
 }
