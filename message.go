@@ -5,7 +5,7 @@ import (
 	"unicode/utf8"
 )
 
-// Message is one event published to a hub topic: the unit publishers send, the broker carries and
+// Message is one event published to a hub topic: the unit publishers send, the transport carries and
 // subscribers receive as one SSE event.
 type Message struct {
 	Topic string `json:"topic"`
