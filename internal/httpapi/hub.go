@@ -124,7 +124,11 @@ func (s *Server) handleJobStream(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.serveStreamOf(w, r, p, hub.StreamRequest{Topics: []string{topic}, SnapshotEvent: jobstream.EventSnapshot, Dialect: dialect})
+	req := hub.StreamRequest{Topics: []string{topic}, SnapshotEvent: jobstream.EventSnapshot, Dialect: dialect}
+	if lastID := lastEventID(r); lastID != "" && r.Method != http.MethodHead {
+		req.Catchup, req.CatchupID = s.cfg.JobStreams.Catchup(r.Context(), j, lastID)
+	}
+	s.serveStreamOf(w, r, p, req)
 }
 
 // handleProxy streams any URL without a job: GET /v1/proxy?url=TARGET&interval=5s&header=Name:%20value.
@@ -206,17 +210,21 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, p *auth.Pri
 
 // serveStreamOf serves req, completed with what r and p say.
 func (s *Server) serveStreamOf(w http.ResponseWriter, r *http.Request, p *auth.Principal, req hub.StreamRequest) {
-	lastID := r.Header.Get("Last-Event-ID")
-	if lastID == "" {
-		lastID = r.URL.Query().Get("last_event_id")
-	}
 	clientIP, _, _ := net.SplitHostPort(r.RemoteAddr)
-	req.LastEventID, req.Subject, req.RequestPath = lastID, p.Subject, r.URL.Path
+	req.LastEventID, req.Subject, req.RequestPath = lastEventID(r), p.Subject, r.URL.Path
 	req.ClientIP, req.UserAgent, req.Expires = clientIP, r.UserAgent(), p.ExpiresAt
 	err := s.cfg.Hub.ServeStream(w, r, req)
 	if err != nil {
 		s.writeError(w, r, err)
 	}
+}
+
+// lastEventID is the id a stream resumes after: the Last-Event-ID header, else ?last_event_id=.
+func lastEventID(r *http.Request) string {
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		return id
+	}
+	return r.URL.Query().Get("last_event_id")
 }
 
 // userTopic is the topic of a user's messages; a user name is one topic segment.

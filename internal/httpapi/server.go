@@ -29,10 +29,15 @@ type JobRunner interface {
 	StopJob(ctx context.Context, id int64, reason string) (*apistream.Job, error)
 }
 
-// JobStreams gives a job's hub topic its current document before a subscriber connects; the
-// jobstream package implements it.
+// JobStreams gives a job's hub topic its current document before a subscriber connects, and a
+// resuming subscriber what it missed that the hub no longer holds; the jobstream package implements
+// it.
 type JobStreams interface {
 	Ensure(ctx context.Context, j *apistream.Job) error
+	// Catchup returns the events a subscriber that last saw lastID missed, read from the store, and
+	// the id they bring it to (see hub.StreamRequest.Catchup); nothing when the hub resumes itself or
+	// the store cannot cover the gap.
+	Catchup(ctx context.Context, j *apistream.Job, lastID string) ([]apistream.Message, string)
 }
 
 // Config holds a Server's dependencies.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 
@@ -34,6 +35,11 @@ func newTestHub(t *testing.T, cfg hub.Config) *testHub {
 		}
 		if q.Get("dialect") != "" {
 			req.Dialect = testDialect
+		}
+		req.CatchupID = q.Get("catchup_id")
+		for _, c := range q["catchup"] { // "id event data"
+			f := strings.SplitN(c, " ", 3)
+			req.Catchup = append(req.Catchup, apistream.Message{ID: f[0], Event: f[1], Data: []byte(f[2])})
 		}
 		err := h.ServeStream(w, r, req)
 		if err != nil {

@@ -295,8 +295,25 @@ func (h *Hub) InitState(topic, id string, state []byte) error {
 	defer t.mu.Unlock()
 	if t.state == nil {
 		t.state = &topicState{seq: t.lastSeq, id: id, data: state}
+		t.restored = t.state
 	}
 	return nil
+}
+
+// ResumePoint returns the id of topic's state ("" without one) and whether a stream of the topic
+// resumes after id from what the hub holds (its history or its state), without a snapshot.
+func (h *Hub) ResumePoint(topic, id string) (stateID string, ok bool) {
+	t := h.topic(topic, false)
+	if t == nil {
+		return "", false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.state != nil {
+		stateID = t.state.id
+	}
+	_, ok = t.resumeSeq(id)
+	return stateID, ok
 }
 
 // HasState reports whether topic has a document.
@@ -331,7 +348,7 @@ func (h *Hub) dropTopic(topic string) {
 		s.kick("the topic was removed")
 	}
 	t.hist = history{evicted: t.lastSeq}
-	t.state = nil
+	t.state, t.restored = nil, nil
 	h.removeIfIdleLocked(t)
 	t.mu.Unlock()
 	h.mu.Unlock()

@@ -41,6 +41,13 @@ type StreamRequest struct {
 	SnapshotEvent string
 	// Dialect, when set, renames the events of this stream, the snapshot included.
 	Dialect *Dialect
+	// Catchup, for a stream with a SnapshotEvent, is what the subscriber missed after LastEventID up
+	// to the event with id CatchupID, read from elsewhere (a job's stored revisions) because the hub
+	// no longer holds it. When the hub resumes from CatchupID, the stream starts with Catchup and goes
+	// on from there, nothing missed or repeated; otherwise Catchup is left out and the stream starts
+	// as it would without it.
+	Catchup   []apistream.Message
+	CatchupID string
 }
 
 // ServeStream serves one SSE stream until the client leaves, the hub closes, the stream reaches its
@@ -86,7 +93,7 @@ func (h *Hub) ServeStream(w http.ResponseWriter, r *http.Request, req StreamRequ
 	var seen map[string]uint64
 	var reset bool
 	if req.SnapshotEvent != "" && len(topics) == 1 && !apistream.IsPattern(topics[0]) {
-		buf, replay, seen = h.replayState(buf, topics[0], req.LastEventID, req.Dialect.Name(req.SnapshotEvent))
+		buf, replay, seen = h.replayState(buf, topics[0], req)
 	} else {
 		replay, seen, reset = h.replay(s, req.LastEventID)
 	}
@@ -247,9 +254,10 @@ func (h *Hub) replay(s *Subscriber, lastID string) (msgs []*message, seen map[st
 	return msgs, seen, false
 }
 
-// replayState starts a stream of a topic with a state: what was missed after lastID when the history
-// still holds it, else the state (appended to buf as a snapshotEvent event) and the events since it.
-func (h *Hub) replayState(buf []byte, name, lastID, snapshotEvent string) ([]byte, []*message, map[string]uint64) {
+// replayState starts a stream of a topic with a state: the catch-up and what followed it, when the
+// hub resumes from its id; else what was missed after the last id, when the hub can tell; else the
+// state (appended to buf as a snapshot event) and the events since it.
+func (h *Hub) replayState(buf []byte, name string, req StreamRequest) ([]byte, []*message, map[string]uint64) {
 	t := h.topic(name, false)
 	if t == nil {
 		return buf, nil, nil
@@ -257,17 +265,19 @@ func (h *Hub) replayState(buf []byte, name, lastID, snapshotEvent string) ([]byt
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	seen := map[string]uint64{name: t.lastSeq}
-	if lastID != "" {
-		if seq, ok := t.hist.find(lastID); ok && t.hist.evicted <= seq {
-			return buf, t.hist.after(nil, seq), seen
+	if seq, ok := t.resumeSeq(req.CatchupID); ok {
+		for _, m := range req.Catchup {
+			buf = ssestream.AppendEvent(buf, m.ID, req.Dialect.Name(m.Event), m.Data)
 		}
+		return buf, t.hist.after(nil, seq), seen
+	}
+	if seq, ok := t.resumeSeq(req.LastEventID); ok {
+		return buf, t.hist.after(nil, seq), seen
 	}
 	if t.state == nil {
 		return buf, nil, seen
 	}
-	if lastID != t.state.id || t.hist.evicted > t.state.seq {
-		buf = ssestream.AppendEvent(buf, t.state.id, snapshotEvent, t.state.data)
-	}
+	buf = ssestream.AppendEvent(buf, t.state.id, req.Dialect.Name(req.SnapshotEvent), t.state.data)
 	return buf, t.hist.after(nil, t.state.seq), seen
 }
 

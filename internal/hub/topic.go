@@ -60,6 +60,9 @@ type topic struct {
 	hist history
 	// state is the topic's current document, for streams that start with a snapshot.
 	state *topicState
+	// restored is the state InitState gave the topic from the store: a client that last saw its id
+	// resumes after it, even once newer states replaced it.
+	restored *topicState
 	// lastSeq is the seq of the newest event, kept when the history no longer holds it.
 	lastSeq uint64
 	dead    bool // removed from the hub; a publisher or subscriber holding it looks it up again
@@ -125,6 +128,22 @@ func (h *history) after(dst []*message, seq uint64) []*message {
 func (t *topic) push(m *message, size int, cutoff time.Time) {
 	t.hist.push(m, size, cutoff)
 	t.lastSeq = m.seq
+}
+
+// resumeSeq returns the seq after which a client that last saw the event with wire id id resumes,
+// when the topic can tell: the history holds that event, or id is that of the topic's state or of
+// the state restored from the store, and no event after it has left the history. t.mu is held.
+func (t *topic) resumeSeq(id string) (uint64, bool) {
+	if id == "" {
+		return 0, false
+	}
+	seq, ok := t.hist.find(id)
+	for _, st := range []*topicState{t.state, t.restored} {
+		if !ok && st != nil && st.id == id {
+			seq, ok = st.seq, true
+		}
+	}
+	return seq, ok && t.hist.evicted <= seq
 }
 
 // topicState is a topic's document as of the event with sequence number seq and id id.

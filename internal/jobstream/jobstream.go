@@ -199,6 +199,52 @@ func (s *Streamer) Ensure(ctx context.Context, j *apistream.Job) error {
 	return nil
 }
 
+// MaxCatchup is the most stored revisions a resuming subscriber is sent; one further behind gets a
+// snapshot instead.
+const MaxCatchup = 1000
+
+// Catchup returns what a subscriber of job j's stream that last saw the event lastID missed and the
+// hub no longer holds (after a restart, or beyond its history): the events of the stored revisions
+// of the runs after lastID up to the topic's state, and the id of that state, from which the hub goes
+// on. It returns nothing when the hub resumes from lastID itself, or when the store cannot cover the
+// gap: lastID is not a run of j (or is newer than the state), its run was pruned, or more than
+// MaxCatchup revisions follow it. The subscriber then gets a snapshot. Call it after Ensure.
+func (s *Streamer) Catchup(ctx context.Context, j *apistream.Job, lastID string) ([]apistream.Message, string) {
+	last, err := strconv.ParseInt(lastID, 10, 64)
+	if err != nil || last <= 0 {
+		return nil, ""
+	}
+	stateID, ok := s.hub.ResumePoint(apistream.JobTopic(j.ID), lastID)
+	upTo, err := strconv.ParseInt(stateID, 10, 64)
+	if ok || err != nil || upTo <= last {
+		return nil, ""
+	}
+	if _, err := s.store.Run(ctx, j.ID, last); err != nil { // runs are pruned oldest first
+		if apistream.ErrorCode(err) != apistream.ENOTFOUND {
+			s.logger.Error("job stream catch-up", "job_id", j.ID, "err", err)
+		}
+		return nil, ""
+	}
+	revs, err := s.store.Revisions(ctx, j.ID, last, MaxCatchup+1)
+	if err != nil {
+		if apistream.ErrorCode(err) != apistream.ENOTFOUND {
+			s.logger.Error("job stream catch-up", "job_id", j.ID, "err", err)
+		}
+		return nil, ""
+	}
+	var out []apistream.Message
+	for _, rev := range revs {
+		if rev.RunID > upTo {
+			break
+		}
+		if len(out) == MaxCatchup || rev.Data == nil {
+			return nil, ""
+		}
+		out = append(out, apistream.Message{ID: strconv.FormatInt(rev.RunID, 10), Event: rev.Kind.Event(), Data: rev.Data})
+	}
+	return out, stateID
+}
+
 // revision finds the newest run that returned the job's current body: its id is the one a client
 // resuming from this snapshot sends back, its content type says how to read the body.
 func (s *Streamer) revision(ctx context.Context, j *apistream.Job) (id int64, contentType string) {
