@@ -8,6 +8,10 @@
 // read up to id N never sees a smaller id commit later. The same lock makes a job's
 // read-check-write (a transition, a run's transition) atomic, as SQLite's one writer does. Reads run
 // in REPEATABLE READ transactions, so that each sees one snapshot.
+//
+// Each appending transaction also NOTIFYs the newest id it appended; every DB LISTENs on a connection
+// of its own, so WaitEvents wakes on the commits of every node, and polls the log's head as well in
+// case a notification was lost with that connection.
 package postgres
 
 import (
@@ -37,13 +41,15 @@ const (
 type DB struct {
 	pool *sql.DB
 
-	// The writer field and readers field mirror the SQLite backend's names, so that its code ports
-	// as is: both are the one pool here.
+	// writer and readers are the pool too, under the names the SQLite backend's code uses.
 	writer, readers *sql.DB
 
 	pruneBatch int           // rows deleted per write transaction by Prune
 	notify     *notifier     // wakes WaitEvents on this process's commits
-	poll       time.Duration // how often WaitEvents rechecks the log for other processes' commits
+	poll       time.Duration // how often WaitEvents rechecks the log, in case a notification was missed
+
+	stop      context.CancelFunc // ends the listener
+	listening chan struct{}      // closed when the listener has returned
 }
 
 // Open connects to the database at url (postgres://… or a key=value string) and brings its schema
@@ -57,7 +63,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	pool.SetMaxOpenConns(16)
 	pool.SetMaxIdleConns(16)
 	pool.SetConnMaxIdleTime(5 * time.Minute)
-	db := &DB{pool: pool, writer: pool, readers: pool, pruneBatch: 1000, poll: 500 * time.Millisecond}
+	db := &DB{pool: pool, writer: pool, readers: pool, pruneBatch: 1000, poll: 5 * time.Second}
 	if err := pool.PingContext(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open db: %w", err)
@@ -72,11 +78,16 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		return nil, fmt.Errorf("open db: read last event id: %w", err)
 	}
 	db.notify = newNotifier(last)
+	lctx, stop := context.WithCancel(context.Background())
+	db.stop, db.listening = stop, make(chan struct{})
+	go db.listen(lctx, cfg.Copy())
 	return db, nil
 }
 
-// Close closes the pool.
+// Close stops the listener and closes the pool.
 func (db *DB) Close() error {
+	db.stop()
+	<-db.listening
 	if err := db.pool.Close(); err != nil {
 		return fmt.Errorf("close db: %w", err)
 	}

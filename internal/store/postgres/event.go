@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -47,6 +48,9 @@ func (db *DB) writeEvents(ctx context.Context, fn func(tx *sql.Tx, log *appender
 		if _, err := tx.ExecContext(ctx, `UPDATE event_head SET id = $1`, log.last); err != nil {
 			return fmt.Errorf("save event head: %w", err)
 		}
+		if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, eventsChannel, strconv.FormatInt(log.last, 10)); err != nil {
+			return fmt.Errorf("notify events: %w", err)
+		}
 		return nil
 	})
 	if err == nil && log.last > 0 {
@@ -74,8 +78,8 @@ func (a *appender) append(ctx context.Context, e *apistream.JobEvent) error {
 	return nil
 }
 
-// notifier wakes the readers waiting for events committed through this DB at once; those committed
-// by other processes on the same database are found by WaitEvents' polling.
+// notifier wakes the readers waiting for events: at once on this DB's own commits, and on the
+// notifications of every process's commits that the listener receives.
 type notifier struct {
 	mu   sync.Mutex
 	last int64         // the newest id known committed
@@ -110,8 +114,9 @@ func (db *DB) head(ctx context.Context, q interface {
 	return id, err
 }
 
-// WaitEvents returns once an event with an id greater than after has committed: at once when this
-// process committed one, otherwise at the first poll of the log's head that finds one.
+// WaitEvents returns once an event with an id greater than after has committed: woken by this
+// process's commits and by the notifications of other processes', and rechecking the log's head
+// every poll interval in case a notification was lost with the listener's connection.
 func (db *DB) WaitEvents(ctx context.Context, after int64) error {
 	t := time.NewTimer(0)
 	defer t.Stop()

@@ -88,14 +88,15 @@ func TestOpen_BadURL(t *testing.T) {
 	}
 }
 
-// TestDB_WaitEventsOtherNode: a store is woken by events another store on the same database (another
-// node) committed, and reads them.
+// TestDB_WaitEventsOtherNode: a store is woken by the notification of events another store on the
+// same database (another node) committed, and reads them.
 func TestDB_WaitEventsOtherNode(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	url := pgtest.URL(t)
 	a, b := mustOpenURL(t, url), mustOpenURL(t, url)
+	b.SetPoll(time.Hour) // woken by the notification, not by polling
 	done := make(chan error, 1)
 	go func() { done <- b.WaitEvents(ctx, 0) }()
 	job := storetest.MustCreateJob(t, a, "a")
