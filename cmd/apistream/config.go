@@ -27,6 +27,7 @@ import (
 type Config struct {
 	Listen    string `koanf:"listen"`
 	Data      string `koanf:"data"`
+	Database  string `koanf:"database-url"` // PostgreSQL instead of the SQLite file in Data
 	LogFormat string `koanf:"log-format"`
 	LogLevel  string `koanf:"log-level"`
 	Demo      bool   `koanf:"demo"`
@@ -75,6 +76,7 @@ func serveFlags(fs *pflag.FlagSet) {
 	fs.String("config", "", "YAML config file (keys are the flag names); env APISTREAM_CONFIG")
 	fs.String("listen", "127.0.0.1:7780", "address to listen on")
 	fs.String("data", "./apistream-data", "directory of the SQLite database")
+	fs.String("database-url", "", "store in this PostgreSQL database (postgres://…) instead of the SQLite file in --data (env APISTREAM_DATABASE_URL)")
 	fs.String("log-format", "text", "log format: text or json")
 	fs.String("log-level", "info", "log level: debug, info, warn or error")
 	fs.Bool("demo", false, "also start a built-in demo API and two jobs polling it")
@@ -192,6 +194,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Data == "" {
 		return apistream.Invalidf("data", "data directory is required")
+	}
+	if err := validDatabaseURL(c.Database); err != nil {
+		return err
 	}
 	if !slices.Contains([]string{"text", "json"}, c.LogFormat) {
 		return apistream.Invalidf("log-format", "log-format %q is not text or json", c.LogFormat)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/spf13/pflag"
@@ -45,5 +46,38 @@ func TestLoadConfig_ServerLimits(t *testing.T) {
 	}
 	if cfg, err := load("--max-connections", "0"); err != nil || cfg.MaxConnections != 0 {
 		t.Errorf("--max-connections 0 (no limit): %v", err)
+	}
+}
+
+// TestLoadConfig_DatabaseURL: the PostgreSQL store is chosen by flag, environment or file key, and
+// anything but a postgres:// URL is refused without repeating it.
+func TestLoadConfig_DatabaseURL(t *testing.T) {
+	t.Parallel()
+	load := func(environ []string, args ...string) (*Config, error) {
+		fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+		serveFlags(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		return loadConfig(fs, environ)
+	}
+	cfg, err := load(nil)
+	if err != nil || cfg.Database != "" {
+		t.Fatalf("default: %q, %v; want none (the SQLite file)", cfg.Database, err)
+	}
+	cfg, err = load([]string{"APISTREAM_DATABASE_URL=postgres://env@127.0.0.1/a"})
+	if got, want := cfg.Database, "postgres://env@127.0.0.1/a"; err != nil || got != want {
+		t.Errorf("env: got %q, %v; want %q", got, err, want)
+	}
+	cfg, err = load([]string{"APISTREAM_DATABASE_URL=postgres://env@127.0.0.1/a"}, "--database-url", "postgresql://flag@127.0.0.1/b")
+	if got, want := cfg.Database, "postgresql://flag@127.0.0.1/b"; err != nil || got != want {
+		t.Errorf("flag over env: got %q, %v; want %q", got, err, want)
+	}
+	_, err = load(nil, "--database-url", "mysql://u:hunter2@db/x")
+	if got, want := apistream.ErrorField(err), "database-url"; got != want {
+		t.Fatalf("err %v names %q, want %q", err, got, want)
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("err %v repeats the URL's password", err)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -24,7 +23,6 @@ import (
 	"github.com/apistream/apistream/internal/proxy"
 	"github.com/apistream/apistream/internal/runner"
 	"github.com/apistream/apistream/internal/store"
-	"github.com/apistream/apistream/internal/store/sqlite"
 	memtransport "github.com/apistream/apistream/internal/transport/memory"
 )
 
@@ -74,7 +72,7 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 	if err := lock.record(ln.Addr().String(), time.Now()); err != nil {
 		return err
 	}
-	db, err := sqlite.Open(ctx, filepath.Join(cfg.Data, "apistream.db"))
+	db, err := openStore(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}

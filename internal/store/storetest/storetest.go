@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Revision", testRevision},
 		{"Stream", testStream},
 		{"Event", testEvent},
+		{"Writers", testWriters},
 	} {
 		t.Run(part.name, func(t *testing.T) {
 			t.Parallel()
