@@ -304,4 +304,4 @@ func validHeaderName(k string) bool {
 func (j *Job) Ref() string { return fmt.Sprintf("%s (%d)", j.Name, j.ID) }
 
 // JobTopic is the hub topic of a job's stream: its snapshot, patches, errors and state changes.
-func JobTopic(id int64) string { return "jobs/" + strconv.FormatInt(id, 10) }
+func JobTopic(id int64) string { return JobsSegment + "/" + strconv.FormatInt(id, 10) }

@@ -40,8 +40,6 @@ type Decoder struct {
 	Retry time.Duration
 	// Comments counts comment lines read: keep-alives are liveness even though they carry no event.
 	Comments int
-	// LastRead is when a line was last read, comments included.
-	LastRead time.Time
 	// OnLine, when set, is called as each complete line is read, comments and blank lines included:
 	// that is a stream's liveness, which bytes that never end a line are not.
 	OnLine func()
@@ -78,7 +76,6 @@ func (d *Decoder) Next() (Event, error) {
 		if err != nil {
 			return Event{}, err
 		}
-		d.LastRead = time.Now()
 		if d.OnLine != nil {
 			d.OnLine()
 		}
