@@ -14,6 +14,7 @@ const (
 	EFORBIDDEN    = "forbidden"
 	ETOOLARGE     = "too_large"
 	EUNAVAILABLE  = "unavailable"
+	ELEASE        = "lease_lost" // a job write fenced by a lease another node has since claimed
 	EINTERNAL     = "internal"
 )
 

@@ -16,6 +16,7 @@ var statusOf = map[string]int{
 	apistream.EFORBIDDEN:    http.StatusForbidden,
 	apistream.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	apistream.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	apistream.ELEASE:        http.StatusConflict,
 	apistream.EINTERNAL:     http.StatusInternalServerError,
 }
 
