@@ -117,17 +117,25 @@ func (db *DB) Nodes(ctx context.Context, now time.Time) ([]*apistream.Node, erro
 }
 
 // ClaimJobs leases to r.Node up to r.Limit jobs that need running and no live node holds at r.Now.
-// The jobs are picked and locked in one statement (FOR UPDATE SKIP LOCKED): a claimer passes over
-// the rows another claimer or a writer has locked instead of queuing behind it, and a row it locks
-// after another claim committed is checked again against that claim, so two nodes never both get a
-// job. It takes no other lock: a fenced write, which holds the append lock, may wait for a claim,
-// never the other way round.
+//
+// Claims take the claim lock first, and so run one at a time: the statement that picks a claim's
+// jobs starts after the previous claim committed and sees its leases and the node that took them.
+// (Without it, a row locked after another claim committed is rechecked against the claim, but the
+// claimer's node is looked up in the older snapshot; a node registered meanwhile would look absent
+// and its fresh lease claimable.) The jobs are picked and locked in one statement, FOR UPDATE SKIP
+// LOCKED, so that a claim passes over a job whose row a write holds, to claim it next time, instead
+// of queuing behind the write. A claim waits for no lock but the claim lock, which no write takes: a
+// fenced write may wait for a claim holding its job's row, never the other way round, so they
+// cannot deadlock.
 func (db *DB) ClaimJobs(ctx context.Context, r store.ClaimRequest) ([]store.Lease, error) {
 	leases := []store.Lease{}
 	if r.Limit <= 0 {
 		return leases, nil
 	}
 	err := db.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(claimLock)); err != nil {
+			return fmt.Errorf("lock claims: %w", err)
+		}
 		if err := nodeAlive(ctx, tx, r.Node, r.Now); err != nil {
 			return err
 		}
