@@ -53,7 +53,7 @@ type Cluster interface {
 
 	// AcquireLease takes or renews the lease named name for node until now+ttl. It succeeds when the
 	// lease is free, expired at now, or already node's; held reports whether node holds it after the
-	// call.
+	// call. ttl must be positive.
 	AcquireLease(ctx context.Context, name, node string, now time.Time, ttl time.Duration) (held bool, err error)
 	// ReleaseLease frees the named lease if node holds it.
 	ReleaseLease(ctx context.Context, name, node string) error

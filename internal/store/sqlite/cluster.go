@@ -162,6 +162,12 @@ func (db *DB) ReleaseJob(ctx context.Context, l store.Lease) error {
 // AcquireLease takes or renews the named lease for node until now+ttl, when it is free, expired at
 // now or node's already.
 func (db *DB) AcquireLease(ctx context.Context, name, node string, now time.Time, ttl time.Duration) (bool, error) {
+	if node == "" {
+		return false, apistream.Invalidf("node", "a lease needs a node")
+	}
+	if ttl <= 0 {
+		return false, apistream.Invalidf("ttl", "a lease needs a positive ttl, not %s", ttl)
+	}
 	var held bool
 	err := db.write(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `

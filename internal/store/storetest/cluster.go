@@ -296,6 +296,9 @@ func testCluster(t *testing.T, open func(t *testing.T) store.Store) {
 		if held, err := s.AcquireLease(ctx, "other", "b", t0.Add(11*time.Second+ttl), ttl); err != nil || !held {
 			t.Fatalf("another name: %v, %v; want held", held, err)
 		}
+		// A lease that would lapse as it is taken is a caller's mistake.
+		_, err := s.AcquireLease(ctx, "poll", "a", t0.Add(12*time.Second+ttl), 0)
+		checkCode(t, err, apistream.EINVALID)
 	})
 
 	// Nodes expired before the cut are removed, with their leases; the others stay.
