@@ -47,6 +47,9 @@ type Cluster interface {
 	// (else ENOTFOUND) and alive at r.Now (else ELEASE: it must heartbeat first). Two nodes claiming at
 	// once never both get a job.
 	ClaimJobs(ctx context.Context, r ClaimRequest) ([]Lease, error)
+	// Claimable counts the jobs that need running and that no live node holds at now: what ClaimJobs
+	// would take with no limit.
+	Claimable(ctx context.Context, now time.Time) (int64, error)
 	// ReleaseJob gives up lease l: the job is unleased, unless its lease is no longer l (then nothing
 	// changes).
 	ReleaseJob(ctx context.Context, l Lease) error

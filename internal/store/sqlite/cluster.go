@@ -295,3 +295,16 @@ func scanLeases(rows *sql.Rows, err error) ([]store.Lease, error) {
 	}
 	return leases, nil
 }
+
+// Claimable counts the jobs that need running and that no live node holds at now.
+func (db *DB) Claimable(ctx context.Context, now time.Time) (int64, error) {
+	var n int64
+	err := db.read(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `SELECT count(*) FROM jobs WHERE `+needsRunning+`
+			AND (lease_node IS NULL OR lease_node NOT IN (SELECT id FROM nodes WHERE expires_at > ?))`, encodeTime(now)).Scan(&n)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count claimable jobs: %w", err)
+	}
+	return n, nil
+}

@@ -147,6 +147,13 @@ func testCluster(t *testing.T, open func(t *testing.T) store.Store) {
 		if got := MustClaim(t, s, "a", t0, 0); len(got) != 0 {
 			t.Fatalf("limit 0 claimed %v", got)
 		}
+		claimable := func(at time.Time, want int64) {
+			t.Helper()
+			if n, err := s.Claimable(ctx, at); err != nil || n != want {
+				t.Fatalf("Claimable: got %d (%v), want %d", n, err, want)
+			}
+		}
+		claimable(t0, 3)
 		got, err := s.ClaimJobs(ctx, store.ClaimRequest{Node: "a", Now: t0, Limit: 10, JobID: running.ID})
 		if err != nil {
 			t.Fatal(err)
@@ -154,11 +161,14 @@ func testCluster(t *testing.T, open func(t *testing.T) store.Store) {
 		if want := []store.Lease{{JobID: running.ID, Node: "a", Epoch: 1}}; !slices.Equal(got, want) {
 			t.Fatalf("claim of one job: got %v, want %v", got, want)
 		}
+		claimable(t0, 2)
 		got = MustClaim(t, s, "a", t0, 10)
 		want := []store.Lease{{JobID: queued.ID, Node: "a", Epoch: 1}, {JobID: retried.ID, Node: "a", Epoch: 1}}
 		if !slices.Equal(got, want) {
 			t.Fatalf("claim: got %v, want %v (queued, failed with retry; not pending, stopped, failed for good)", got, want)
 		}
+		claimable(t0, 0)
+		claimable(t0.Add(ttl), 3) // a expired: all three are orphans
 		if got := MustClaim(t, s, "b", t0, 10); len(got) != 0 {
 			t.Fatalf("b claimed %v, held by a live node", got)
 		}
