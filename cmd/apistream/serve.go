@@ -129,18 +129,6 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 		}
 	}
 
-	// Every job write appends its events to the store's log; job streams and metrics follow it from
-	// its end (they rebuild what they need from the store), started before the runner so they see
-	// its first run.
-	streams := jobstream.New(db, h, logger)
-	for _, handle := range []func(apistream.JobEvent){m.ObserveJobEvent, streams.Handle} {
-		f := eventlog.New(eventlog.Config{Store: db, Handle: handle, Logger: logger})
-		if err := f.Open(ctx); err != nil {
-			return fmt.Errorf("follow event log: %w", err)
-		}
-		defer f.Close()
-	}
-
 	run := runner.New(runner.Config{
 		Store:         db,
 		Poller:        p,
@@ -148,7 +136,31 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 		MaxConcurrent: cfg.MaxConcurrent,
 		MaxPerHost:    cfg.MaxPerHost,
 		Retention:     store.Retention{MaxAge: cfg.RetentionAge, MaxRuns: cfg.RetentionRuns},
+		Node:          apistream.Node{Name: node, Addr: ln.Addr().String()},
+		LeaseTTL:      cfg.LeaseTTL,
+		// The SQLite file is locked to this server (lockData): no other node can be running its jobs.
+		Exclusive: cfg.Database == "",
+		Streams:   func() int64 { c, _ := h.Connections(); return int64(len(c)) },
 	})
+	// Every job write appends its events to the store's log. Metrics follow it from its end on every
+	// node (they rebuild what they need from the store). Job streams are published once for the
+	// cluster, by the leader, from where the previous leader left off (a restart of a lone server
+	// included), so every node's hub gets each run once through the transport. Both start before the
+	// runner so they see its first run.
+	streams := jobstream.New(db, h, logger)
+	for _, fc := range []eventlog.Config{
+		{Handle: m.ObserveJobEvent},
+		{Handle: streams.Handle, Name: "jobstreams", Lead: run.Leader},
+		// The runner follows the changes other nodes make to the jobs it runs.
+		{Handle: run.HandleEvent},
+	} {
+		fc.Store, fc.Logger = db, logger
+		f := eventlog.New(fc)
+		if err := f.Open(ctx); err != nil {
+			return fmt.Errorf("follow event log: %w", err)
+		}
+		defer f.Close()
+	}
 	if err := run.Open(ctx); err != nil {
 		return fmt.Errorf("start runner: %w", err)
 	}
