@@ -60,63 +60,106 @@ func (r *Runner) Node() apistream.Node { return r.node }
 // Leader reports whether this node held the cluster's leader lease at its last heartbeat.
 func (r *Runner) Leader() bool { return r.leader.Load() }
 
-// leaseLoop heartbeats and claims until the runner closes.
+// leaseLoop heartbeats until the runner closes, handing what each heartbeat found to claimLoop.
+// Nothing else happens on it, so that no write of a job, nor a caller holding writeMu, delays the
+// heartbeat that keeps the node's leases.
 func (r *Runner) leaseLoop() {
-	claim := time.NewTicker(r.cfg.ClaimEvery)
-	defer claim.Stop()
-	beat := time.NewTicker(r.cfg.LeaseTTL / 3)
-	defer beat.Stop()
+	r.wg.Add(1)
+	held := make(chan beatResult, 1)
+	go func() { defer r.wg.Done(); r.claimLoop(held) }()
+	t := time.NewTicker(r.cfg.LeaseTTL / 3)
+	defer t.Stop()
 	for {
 		select {
 		case <-r.ctx.Done():
 			return
-		case <-beat.C:
-			r.beatOnce(r.ctx)
-		case <-claim.C:
-			if r.alone.Load() {
-				// Alone in the store: only this node's own changes orphan a job, and the
-				// heartbeat's claim takes those.
-				continue
+		case <-t.C:
+		}
+		at := r.cfg.Now()
+		leases, err := r.heartbeat(r.ctx, at)
+		if err != nil {
+			if r.ctx.Err() != nil {
+				return
 			}
+			r.cfg.Logger.Error("heartbeat", "err", err)
+			continue
+		}
+		select {
+		case <-held: // the previous heartbeat's leases, not followed yet: this one's replace them
+		default:
+		}
+		held <- beatResult{at: at, leases: leases}
+	}
+}
+
+// beatResult is what a heartbeat begun at at found the node held.
+type beatResult struct {
+	at     time.Time
+	leases []store.Lease
+}
+
+// claimLoop makes the workers follow each heartbeat and claims jobs every ClaimEvery, until the
+// runner closes.
+func (r *Runner) claimLoop(held <-chan beatResult) {
+	t := time.NewTicker(r.cfg.ClaimEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case b := <-held:
+			r.follow(r.ctx, b)
+		case <-t.C:
 			r.writeMu.Lock()
-			_, err := r.claim(r.ctx, r.cfg.Now())
-			r.writeMu.Unlock()
-			if err != nil && r.ctx.Err() == nil {
-				r.cfg.Logger.Error("claim jobs", "err", err)
+			if r.lapsed() {
+				r.stopAll()
+			} else if !r.alone.Load() {
+				// Alone in the store, only this node's own changes orphan a job, and the claim
+				// after each heartbeat takes those.
+				if _, err := r.claim(r.ctx, r.cfg.Now()); err != nil && r.ctx.Err() == nil {
+					r.cfg.Logger.Error("claim jobs", "err", err)
+				}
 			}
+			r.writeMu.Unlock()
 		}
 	}
 }
 
-// beatOnce heartbeats and makes the workers match the leases held: a worker whose lease another
-// node claimed meanwhile stops (its writes are refused anyway), a lease without a worker is given
-// back. When no heartbeat has succeeded for a whole TTL, other nodes may be claiming this node's
-// jobs: its workers stop, and the jobs are claimed again once the store answers.
-func (r *Runner) beatOnce(ctx context.Context) {
-	now := r.cfg.Now()
-	held, err := r.heartbeat(ctx, now)
-	r.writeMu.Lock()
-	defer r.writeMu.Unlock()
-	if err != nil {
-		if ctx.Err() != nil {
-			return
-		}
-		r.cfg.Logger.Error("heartbeat", "err", err)
-		if last := time.Unix(0, r.beat.Load()); now.Sub(last) >= r.cfg.LeaseTTL {
-			for _, id := range r.Active() {
-				r.stopWorker(id)
-			}
-		}
+// lapsed reports whether no heartbeat has succeeded for a whole TTL: other nodes may be claiming
+// this node's jobs.
+func (r *Runner) lapsed() bool {
+	return r.cfg.Now().Sub(time.Unix(0, r.beat.Load())) >= r.cfg.LeaseTTL
+}
+
+// stopAll stops every worker, with writeMu held: the node's leases may have lapsed. Its jobs are
+// claimed again, by whichever node, once the store answers.
+func (r *Runner) stopAll() {
+	ids := r.Active()
+	if len(ids) == 0 {
 		return
 	}
-	leases := make(map[int64]store.Lease, len(held))
-	for _, l := range held {
+	r.cfg.Logger.Warn("no heartbeat for a lease TTL: stopping every job", "node", r.node.ID, "jobs", len(ids))
+	for _, id := range ids {
+		r.stopWorker(id)
+	}
+}
+
+// follow makes the workers match the leases a heartbeat found held: a worker whose lease another
+// node claimed meanwhile stops (its writes are refused anyway), a lease without a worker is given
+// back; then the node sheds what it holds over its share, and claims up to it. Workers started
+// since the heartbeat began are not in what it found, and are left alone.
+func (r *Runner) follow(ctx context.Context, b beatResult) {
+	now := r.cfg.Now()
+	r.writeMu.Lock()
+	defer r.writeMu.Unlock()
+	leases := make(map[int64]store.Lease, len(b.leases))
+	for _, l := range b.leases {
 		leases[l.JobID] = l
 	}
 	r.mu.Lock()
 	var lost []int64
 	for id, w := range r.workers {
-		if l, ok := leases[id]; !ok || l != w.lease {
+		if l, ok := leases[id]; (!ok || l != w.lease) && w.since.Before(b.at) {
 			lost = append(lost, id)
 		}
 		delete(leases, id)
@@ -127,7 +170,8 @@ func (r *Runner) beatOnce(ctx context.Context) {
 		r.stopWorker(id)
 	}
 	for _, l := range leases {
-		// Held without a worker: a worker that ended, or a claim whose worker never started.
+		// Held without a worker: a worker that ended, or a claim whose worker never started. A
+		// lease this node has since given back or renewed is not released by it.
 		r.release(ctx, l)
 	}
 	r.shed(ctx, now)
@@ -211,10 +255,14 @@ func (r *Runner) shed(ctx context.Context, now time.Time) {
 
 // claimOne claims job id for this node when no live node runs it, and starts its worker, with
 // writeMu held; when another node holds it, that node runs it and follows the change through the
-// event log.
+// event log. A claim refused because this node's own heartbeat is late is left to the claims of
+// whichever node comes first: the caller's change is committed either way.
 func (r *Runner) claimOne(ctx context.Context, id int64) error {
 	leases, err := r.cfg.Store.ClaimJobs(ctx, store.ClaimRequest{Node: r.node.ID, Now: r.cfg.Now(), Limit: 1, JobID: id})
-	if err != nil {
+	if apistream.ErrorCode(err) == apistream.ELEASE {
+		r.cfg.Logger.Warn("claim job", "job_id", id, "err", err)
+		return nil
+	} else if err != nil {
 		return err
 	}
 	for _, l := range leases {

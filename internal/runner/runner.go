@@ -144,7 +144,7 @@ func (r *Runner) Open(ctx context.Context) error {
 	r.writeMu.Unlock()
 	r.cfg.Logger.Info("runner started", "node", r.node.ID, "jobs_resumed", resumed)
 	r.wg.Add(1)
-	go func() { defer r.wg.Done(); r.leaseLoop() }()
+	go func() { defer r.wg.Done(); r.leaseLoop() }() // and its claimLoop
 	if r.cfg.Retention.MaxAge > 0 || r.cfg.Retention.MaxRuns > 0 {
 		r.wg.Add(1)
 		go func() { defer r.wg.Done(); r.pruneLoop() }()
@@ -228,7 +228,7 @@ func (r *Runner) Active() []int64 {
 func (r *Runner) startWorker(l store.Lease) {
 	id := l.JobID
 	ctx, cancel := context.WithCancel(store.WithLease(r.ctx, l))
-	w := &worker{r: r, id: id, lease: l, cancel: cancel, done: make(chan struct{})}
+	w := &worker{r: r, id: id, lease: l, since: r.cfg.Now(), cancel: cancel, done: make(chan struct{})}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()

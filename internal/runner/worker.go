@@ -18,6 +18,7 @@ type worker struct {
 	r      *Runner
 	id     int64
 	lease  store.Lease // the lease its writes carry
+	since  time.Time   // when it started, its lease claimed
 	cancel context.CancelFunc
 	done   chan struct{}
 	doc    *document    // the job's stream document; see revise

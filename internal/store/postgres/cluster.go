@@ -246,6 +246,15 @@ func (db *DB) ClusterKey(ctx context.Context, name string) ([]byte, error) {
 func fence(ctx context.Context, tx *sql.Tx, id int64) error {
 	l, ok := store.LeaseFrom(ctx)
 	if !ok {
+		// Unfenced, the write still locks the job's row before it reads the job, so that what it
+		// reads (the state it moves from) is what it changes.
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE`, id).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return jobNotFound(id)
+		} else if err != nil {
+			return fmt.Errorf("lock job: %w", err)
+		}
 		return nil
 	}
 	if err := leaseFor(l, id); err != nil {
