@@ -108,6 +108,9 @@ type Stats struct {
 	Dropped         atomic.Uint64 // events not delivered because a subscriber's queue was full
 	SlowDisconnects atomic.Uint64 // subscribers disconnected because their queue was full or a write timed out
 	Connects        atomic.Uint64 // streams opened
+	// TransportResets counts the transport's word that messages were lost before they reached this
+	// hub (a Redis restarted empty): each ended every stream (see receive).
+	TransportResets atomic.Uint64
 }
 
 // group is the subscribers that asked for the same set of patterns (or of several topics).
@@ -230,8 +233,12 @@ var errShuttingDown = apistream.Errorf(apistream.EUNAVAILABLE, "the hub is shutt
 // in sequence order.
 func (h *Hub) receive(m transport.Message) {
 	h.seq.Store(m.Seq) // before any subscriber can see it: a resume from it is then known
-	if m.Kind == transport.KindDrop {
+	switch m.Kind {
+	case transport.KindDrop:
 		h.dropTopic(m.Topic)
+		return
+	case transport.KindReset:
+		h.transportReset(m.Seq)
 		return
 	}
 	t, err := h.lockTopic(m.Topic)
@@ -352,6 +359,39 @@ func (h *Hub) dropTopic(topic string) {
 	h.removeIfIdleLocked(t)
 	t.mu.Unlock()
 	h.mu.Unlock()
+}
+
+// transportReset is the transport's word that messages up to lost which this hub had not received
+// are gone. Any stream may have missed one of them, and no history can say what a client that last
+// saw an earlier event missed, nor is a topic's state sure to be current. So every topic forgets its
+// history and state (as if its events up to lost had left the history) and every stream ends: its
+// client reconnects with Last-Event-ID and gets what the hub knows, from the store for a job stream,
+// or a reset. A stream never goes on as if nothing had been lost.
+func (h *Hub) transportReset(lost uint64) {
+	h.stats.TransportResets.Add(1)
+	h.cfg.Logger.Warn("hub: the transport lost messages; ending every stream so that clients resume", "seq", lost)
+	const reason = "the hub's transport lost messages: reconnect with Last-Event-ID"
+	h.mu.Lock()
+	h.goneEvicted = max(h.goneEvicted, lost)
+	for _, t := range h.topics {
+		t.mu.Lock()
+		for s := range t.subs {
+			s.kick(reason)
+		}
+		t.hist = history{evicted: max(t.hist.evicted, lost)}
+		t.lastSeq = max(t.lastSeq, lost) // a state restored from the store resumes from here
+		t.state, t.restored = nil, nil
+		h.removeIfIdleLocked(t)
+		t.mu.Unlock()
+	}
+	h.mu.Unlock()
+	h.gmu.RLock()
+	for _, g := range h.groups {
+		for s := range g.subs {
+			s.kick(reason)
+		}
+	}
+	h.gmu.RUnlock()
 }
 
 // topic returns the named topic, creating it when create is set; nil when absent or the hub closed.
