@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -107,4 +108,56 @@ func idsData(evs []ssestream.Event) []string {
 		out[i] = e.ID + " " + e.Data
 	}
 	return out
+}
+
+// TestHub_NodesRedisRestart: Redis restarts empty under two servers. Their streams stay open while
+// it is away and publishing answers 503; once it is back the first publish tells both servers that
+// messages may be lost: they end their streams and count it, and a client resuming with the id it
+// last saw gets a reset event, then the new events.
+func TestHub_NodesRedisRestart(t *testing.T) {
+	t.Parallel()
+	rds := redistest.Start(t)
+	a := startServer(t, "--redis-url", rds.URL(), "--node", "a")
+	b := startServer(t, "--redis-url", rds.URL(), "--node", "b")
+	onB := subscribe(t, b.URL+"/v1/subscribe/scores", "", "")
+	res := a.publish(t, "", "scores", "1")
+	onB.waitEvents(t, 1)
+
+	rds.Kill()
+	if code := call(t, "POST", a.URL+"/v1/publish/scores", "", "lost", nil); code != http.StatusServiceUnavailable {
+		t.Fatalf("publish with Redis gone: status %d, want 503", code)
+	}
+	rds.Restart()
+	waitFor(t, "publishing to work again", func() bool {
+		return call(t, "POST", a.URL+"/v1/publish/scores", "", "2", nil) == http.StatusOK
+	})
+	waitFor(t, "the stream on B to end", func() bool {
+		select {
+		case <-onB.done:
+			return true
+		default:
+			return false
+		}
+	})
+	if got := eventData(onB.got()); !slices.Equal(got, []string{"1"}) {
+		t.Errorf("stream on B: got %q, want only the event before the loss", got)
+	}
+	for name, s := range map[string]*testServer{"a": a, "b": b} {
+		waitFor(t, "the reset in the metrics of "+name, func() bool {
+			resp, err := http.Get(s.URL + "/metrics")
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			var body strings.Builder
+			_, _ = io.Copy(&body, resp.Body)
+			return strings.Contains(body.String(), "apistream_hub_transport_resets_total 1")
+		})
+	}
+	again := subscribe(t, b.URL+"/v1/subscribe/scores", "", res.ID)
+	a.publish(t, "", "scores", "3")
+	evs := again.waitEvents(t, 2)
+	if evs[0].Type != "reset" || evs[1].Data != "3" {
+		t.Errorf("resuming after %s: got %q %q, want a reset then the new event", res.ID, evs[0].Type, eventData(evs))
+	}
 }
