@@ -161,3 +161,26 @@ func TestHub_NodesRedisRestart(t *testing.T) {
 		t.Errorf("resuming after %s: got %q %q, want a reset then the new event", res.ID, evs[0].Type, eventData(evs))
 	}
 }
+
+// TestBenchHub_PublishURL measures two servers on one Redis: published on one, every event reaches
+// every subscriber on the other, once and in order.
+func TestBenchHub_PublishURL(t *testing.T) {
+	t.Parallel()
+	rds := redistest.Start(t)
+	a := startServer(t, "--redis-url", rds.URL())
+	b := startServer(t, "--redis-url", rds.URL())
+	code, out, errOut := b.cli(t, "--json", "bench", "hub", "--publish-url", a.URL, "--conns", "20", "--rate", "50", "--duration", "1s", "--drain", "2s")
+	if code != 0 {
+		t.Fatalf("bench hub: exit %d: %s", code, errOut)
+	}
+	var rep benchHubReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("bench hub --json %q: %v", out, err)
+	}
+	if rep.PublishURL != a.URL || rep.URL != b.URL {
+		t.Errorf("report: subscribed on %s and published on %s, want %s and %s", rep.URL, rep.PublishURL, b.URL, a.URL)
+	}
+	if rep.Published != 50 || rep.Delivered != 50*20 || rep.Lost != 0 || rep.Duplicates != 0 || rep.OutOfOrder != 0 || rep.Errors != 0 {
+		t.Errorf("report %+v: want 50 published, each delivered to 20, no loss, duplicates, reordering or errors", rep)
+	}
+}
