@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/apistream/apistream"
 	"github.com/apistream/apistream/internal/transport"
 	"github.com/apistream/apistream/internal/transport/redis"
@@ -213,4 +215,35 @@ func kinds(msgs []transport.Message) []string {
 		out[i] = fmt.Sprintf("%d:%d", m.Kind, m.Seq)
 	}
 	return out
+}
+
+// TestTransport_ForeignEntry: an entry some other program added to the stream is skipped, and the
+// messages after it arrive as usual.
+func TestTransport_ForeignEntry(t *testing.T) {
+	srv := redistest.Start(t)
+	tr := newTransport(t, srv.URL(), 1000)
+	got := &received{}
+	subscribeLast(t, tr, got.add)
+	opts, err := goredis.ParseURL(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := goredis.NewClient(opts)
+	defer rdb.Close()
+	last, err := tr.Last(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := &goredis.XAddArgs{Stream: "test:" + t.Name() + ":stream", ID: fmt.Sprintf("%d-1", last+1), Values: []string{"x", "y"}}
+	if err := rdb.XAdd(context.Background(), foreign).Err(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := tr.Publish(context.Background(), transport.Message{Topic: "f", Data: []byte("after")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the message after the foreign entry", func() bool { return len(got.get()) >= 1 })
+	if msgs := got.get(); len(msgs) != 1 || msgs[0].Seq != m.Seq || msgs[0].Kind != transport.KindEvent {
+		t.Errorf("got %v, want only seq %d", kinds(msgs), m.Seq)
+	}
 }

@@ -81,6 +81,7 @@ type subscription struct {
 	t      *Transport
 	rdb    *goredis.Client // its own: closing it ends a blocked read at once
 	cursor uint64          // the number of the message delivered last
+	from   string          // the stream id read last: reads go on after it, past entries not ours
 	fn     func(transport.Message)
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -99,7 +100,7 @@ const (
 
 func newSubscription(t *Transport, rdb *goredis.Client, after uint64, fn func(transport.Message)) *subscription {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &subscription{t: t, rdb: rdb, cursor: after, fn: fn, ctx: ctx, cancel: cancel}
+	return &subscription{t: t, rdb: rdb, cursor: after, from: strconv.FormatUint(after, 10) + "-0", fn: fn, ctx: ctx, cancel: cancel}
 }
 
 func (s *subscription) start() {
@@ -142,7 +143,7 @@ func (s *subscription) loop() {
 // whose predecessor is not the cursor means messages in between are lost: a KindReset goes first.
 func (s *subscription) readOnce() error {
 	res, err := s.rdb.XRead(s.ctx, &goredis.XReadArgs{
-		Streams: []string{s.t.streamKey, strconv.FormatUint(s.cursor, 10) + "-0"},
+		Streams: []string{s.t.streamKey, s.from},
 		Count:   readCount,
 		Block:   readBlock,
 	}).Result()
@@ -154,12 +155,13 @@ func (s *subscription) readOnce() error {
 	}
 	for _, st := range res {
 		for _, x := range st.Messages {
-			e, ok := decode(x)
-			if !ok || e.msg.Seq <= s.cursor {
-				continue
-			}
 			if s.ctx.Err() != nil {
 				return nil
+			}
+			s.from = x.ID
+			e, ok := decode(x)
+			if !ok || e.msg.Seq <= s.cursor {
+				continue // not a message of ours: the next one's predecessor tells if any was lost
 			}
 			if e.prev != s.cursor {
 				s.fn(transport.Message{Kind: transport.KindReset, Seq: e.msg.Seq - 1, At: e.msg.At})
