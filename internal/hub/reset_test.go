@@ -2,9 +2,12 @@ package hub_test
 
 import (
 	"context"
+	"net/url"
 	"slices"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/apistream/apistream"
 	"github.com/apistream/apistream/internal/hub"
@@ -78,5 +81,61 @@ func TestHub_TransportReset(t *testing.T) {
 	eventually(t, "the next event", func() bool { return len(again.got()) >= 2 })
 	if got := again.got()[1].Data; got != "5" {
 		t.Errorf("after the reset: got %q, want 5", got)
+	}
+}
+
+// TestHub_LostState: the transport refuses a message with a state (Redis refuses writes for a while,
+// losing nothing it held). The producer goes on, but its next event follows a document no subscriber
+// got: instead of receiving it, the topic's streams end, and a client resuming gets a snapshot of the
+// newest state.
+func TestHub_LostState(t *testing.T) {
+	srv := redistest.Start(t)
+	tr, err := redis.New(context.Background(), redis.Config{URL: srv.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tr.Close() })
+	h := newTestHub(t, hub.Config{Transport: tr})
+	opts, err := goredis.ParseURL(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := goredis.NewClient(opts)
+	defer rdb.Close()
+	refuseWrites := func(on bool) {
+		t.Helper()
+		n := map[bool]string{true: "1", false: "0"}[on] // a primary without replicas then refuses every write
+		if err := rdb.ConfigSet(context.Background(), "min-replicas-to-write", n).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	first, err := h.PublishState(msg("doc", "", `{"v":1}`), []byte(`{"v":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := h.subscribeQuery(t, "", url.Values{"topic": {"doc"}, "snapshot": {"snapshot"}})
+	eventually(t, "the snapshot", func() bool { return len(s.got()) == 1 })
+
+	refuseWrites(true)
+	if _, err := h.PublishState(msg("doc", "", `[{"op":"replace","path":"/v","value":2}]`), []byte(`{"v":2}`)); apistream.ErrorCode(err) != apistream.EUNAVAILABLE {
+		t.Fatalf("publish while Redis refuses writes: got %v, want unavailable", err)
+	}
+	refuseWrites(false)
+	if _, err := h.PublishState(msg("doc", "", `[{"op":"replace","path":"/v","value":3}]`), []byte(`{"v":3}`)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the stream to end", s.ended)
+	if got := datas(s.got()); len(got) != 1 {
+		t.Errorf("stream: got %q, want the first snapshot only, no patch after the lost one", got)
+	}
+	if got := h.Stats().TransportResets.Load(); got != 0 {
+		t.Errorf("%d transport resets, want 0: Redis lost nothing", got)
+	}
+
+	again := h.subscribeQuery(t, first, url.Values{"topic": {"doc"}, "snapshot": {"snapshot"}})
+	eventually(t, "a snapshot", func() bool { return len(again.got()) >= 1 })
+	if ev := again.got()[0]; ev.Type != "snapshot" || ev.Data != `{"v":3}` {
+		t.Errorf("resuming after %s: got %s %q, want a snapshot of the newest state", first, ev.Type, ev.Data)
 	}
 }
