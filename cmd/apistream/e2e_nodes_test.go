@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -183,4 +184,54 @@ func TestBenchHub_PublishURL(t *testing.T) {
 	if rep.Published != 50 || rep.Delivered != 50*20 || rep.Lost != 0 || rep.Duplicates != 0 || rep.OutOfOrder != 0 || rep.Errors != 0 {
 		t.Errorf("report %+v: want 50 published, each delivered to 20, no loss, duplicates, reordering or errors", rep)
 	}
+}
+
+// TestJobStream_RedisRestart: Redis restarts empty while a job runs and a subscriber follows its
+// stream. The runs made while Redis was away could not be published: the stream ends instead of
+// going on with a patch to a document the subscriber never got, and the subscriber, resuming with
+// its last id, gets what it missed (from the store, or a snapshot) and its document ends equal to the
+// upstream's, every patch applying on the way.
+func TestJobStream_RedisRestart(t *testing.T) {
+	t.Parallel()
+	rds := redistest.Start(t)
+	up := &docUpstream{}
+	upstream := httptest.NewServer(up)
+	defer upstream.Close()
+	s := startServer(t, "--redis-url", rds.URL())
+	spec := map[string]any{"name": "doc", "url": upstream.URL, "interval": "1s"}
+	if code := call(t, "POST", s.URL+"/v1/jobs", "", spec, nil); code != http.StatusCreated {
+		t.Fatalf("register: %d", code)
+	}
+	if code := call(t, "POST", s.URL+"/v1/jobs/doc/start", "", nil, nil); code != http.StatusOK {
+		t.Fatalf("start: %d", code)
+	}
+	f := &follower{version: -1}
+	seen := 0
+	feed := func(c *sseClient) {
+		evs := c.got()
+		for _, e := range evs[seen:] {
+			f.apply(t, up, e)
+		}
+		seen = len(evs)
+	}
+	c := subscribe(t, s.URL+"/v1/jobs/doc/stream", "", "")
+	waitFor(t, "a snapshot and 2 patches", func() bool { feed(c); return f.patches >= 2 })
+
+	rds.Kill()
+	last := s.runs(t, "doc")[0].ID
+	waitFor(t, "a run while Redis is away", func() bool { return s.runs(t, "doc")[0].ID > last })
+	rds.Restart()
+	waitFor(t, "the stream to end", func() bool {
+		select {
+		case <-c.done:
+			return true
+		default:
+			return false
+		}
+	})
+	feed(c)
+
+	r := subscribe(t, s.URL+"/v1/jobs/doc/stream", "", f.lastID)
+	seen = 0
+	waitFor(t, "the document to equal the upstream's", func() bool { feed(r); return f.version == up.latest() })
 }
