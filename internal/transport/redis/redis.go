@@ -32,7 +32,8 @@ type Config struct {
 	Prefix string // of the keys: Prefix+":stream" holds the messages, Prefix+":seq" the last number (default "apistream:hub")
 	// Retain is how many messages the stream keeps for a subscription to resume from (default
 	// 1024). From 100 on the stream is trimmed approximately, by whole blocks, keeping up to about
-	// 100 more.
+	// 100 more. Redis trims by count only: a job stream's messages carry the whole document, so
+	// Redis may hold Retain of the largest documents (the memory transport also bounds bytes).
 	Retain int
 	Logger *slog.Logger
 }
