@@ -333,6 +333,21 @@ func (h *Hub) ResumePoint(topic, id string) (stateID string, ok bool) {
 	return stateID, ok
 }
 
+// State returns topic's document and the id of the event it is as of, if the topic has one. The
+// document is shared: the caller must not modify it.
+func (h *Hub) State(topic string) (id string, doc []byte, ok bool) {
+	t := h.topic(topic, false)
+	if t == nil {
+		return "", nil, false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.state == nil {
+		return "", nil, false
+	}
+	return t.state.id, t.state.data, true
+}
+
 // HasState reports whether topic has a document.
 func (h *Hub) HasState(topic string) bool {
 	t := h.topic(topic, false)
