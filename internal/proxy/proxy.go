@@ -40,7 +40,7 @@ type Config struct {
 	Limiter Limiter
 	Timeout time.Duration // per request (default 10s)
 	// Key keys the targets' topic names. The nodes of a cluster must share it (the store's cluster
-	// key "proxy"), so that a target has one topic on every node. Nil: a random key of this process.
+	// key "proxy"), so that a target has one topic on every node. Empty: a random key of this process.
 	Key []byte
 	// Leases, when set, has one node poll each target for the whole cluster: the one holding the
 	// lease "proxy/<topic key>". Nil: this node polls every target its subscribers ask for.
@@ -48,7 +48,8 @@ type Config struct {
 	// Node names this node in Leases (required with Leases).
 	Node string
 	// LeaseTTL is how long a poll's lease holds without renewal (default 15s). Holders renew it, and
-	// nodes waiting for it try to take it, every third of it.
+	// nodes waiting for it try to take it, every third of it. A fetch ends when the lease would, so
+	// keep two thirds of it above Timeout.
 	LeaseTTL time.Duration
 	Logger   *slog.Logger
 }
@@ -131,7 +132,7 @@ func New(cfg Config) *Proxy {
 	cfg.LeaseTTL = cmp.Or(cfg.LeaseTTL, 15*time.Second)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	secret := cfg.Key
-	if secret == nil {
+	if len(secret) == 0 {
 		secret = make([]byte, 32)
 		_, _ = rand.Read(secret) // never fails (crypto/rand)
 	}
@@ -187,7 +188,8 @@ func (p *Proxy) release(key string, pl *poll) {
 }
 
 // Polls returns the number of poll loops running: once it is 0, no proxy request is in flight or
-// will be made until a subscriber comes.
+// will be made until a subscriber comes. With Leases, a loop runs for each target with subscribers
+// on this node, whether this node or another polls it.
 func (p *Proxy) Polls() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
