@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,8 +19,13 @@ import (
 	"github.com/apistream/apistream/internal/poller"
 	"github.com/apistream/apistream/internal/proxy"
 	"github.com/apistream/apistream/internal/ssestream"
+	"github.com/apistream/apistream/internal/store"
+	"github.com/apistream/apistream/internal/store/sqlite"
 	"github.com/apistream/apistream/internal/transport/memory"
 )
+
+// Every store's cluster has the leases a proxy takes.
+var _ proxy.Leases = store.Cluster(nil)
 
 // upstream serves a JSON document and remembers which node asked, by User-Agent, and when.
 type upstream struct {
@@ -166,14 +172,26 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// cluster starts two nodes on one transport and one lease store, sharing the proxy key.
+// cluster starts two nodes on one transport and one SQLite store, each node with its own handle on
+// the store's file, sharing the store's proxy key.
 func cluster(t *testing.T) (a, b *node) {
 	t.Helper()
 	tr := memory.New(memory.Config{})
 	t.Cleanup(func() { _ = tr.Close() })
-	leases := newLeases(t)
-	key := []byte("the cluster's proxy key, 32 byte")
-	return newNode(t, "a", tr, leases, key), newNode(t, "b", tr, leases, key)
+	path := filepath.Join(t.TempDir(), "db")
+	start := func(name string) *node {
+		db, err := sqlite.Open(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		key, err := db.ClusterKey(context.Background(), "proxy")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return newNode(t, name, tr, db, key)
+	}
+	return start("a"), start("b")
 }
 
 // TestProxy_SharedPoll: subscribers of one target on two nodes share one poll: one node requests the
