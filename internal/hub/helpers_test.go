@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/apistream/apistream"
 	"github.com/apistream/apistream/internal/hub"
@@ -94,6 +95,7 @@ type stream struct {
 
 	mu     sync.Mutex
 	events []ssestream.Event
+	times  []time.Time // when each event arrived
 	err    error
 }
 
@@ -135,6 +137,7 @@ func (th *testHub) subscribeQuery(t *testing.T, lastID string, q url.Values) *st
 				return
 			}
 			s.events = append(s.events, ev)
+			s.times = append(s.times, time.Now())
 			s.mu.Unlock()
 		}
 	}()
@@ -160,6 +163,13 @@ func (s *stream) ended() bool {
 	default:
 		return false
 	}
+}
+
+// arrivals returns when each event arrived.
+func (s *stream) arrivals() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Time(nil), s.times...)
 }
 
 func datas(evs []ssestream.Event) []string {

@@ -3,13 +3,16 @@
 // throttled roll-up of bursts.
 //
 // The hub sits behind a transport.Transport. Publish, PublishState and DropTopic hand their message to
-// the transport (after the roll-up, for a throttled topic); the hub subscribes to the transport and
-// keeps, and fans out, only what it receives from it. Event ids are the producers' or the transport's
-// sequence numbers. InitState, which restores a topic's document from the store, stays on this node.
+// the transport; the hub subscribes to the transport and keeps, and fans out, only what it receives
+// from it. Event ids are the producers' or the transport's sequence numbers. InitState, which
+// restores a topic's document from the store, stays on this node. A throttled topic's raw messages
+// travel too, and only the roller's hub combines them (see rollup.go), so the rate holds per topic
+// across every node.
 //
-// Lock order: a roll-up window's mu, then the transport's delivery, then Hub.mu, then topic.mu, then
-// Hub.gmu (read) while fanning out. Nothing holds Hub.gmu while taking another lock, and nothing
-// calls the transport while holding Hub.mu or a topic's mu.
+// Lock order: a roll-up window's sendMu, then the transport's delivery, then Hub.rmu, then a
+// window's mu; the transport's delivery, then Hub.mu, then topic.mu, then Hub.gmu (read) while
+// fanning out. Nothing holds Hub.gmu while taking another lock, and nothing calls the transport
+// while holding Hub.mu, Hub.rmu, or a topic's or window's mu.
 package hub
 
 import (
@@ -47,6 +50,11 @@ type Config struct {
 	// heavy feed each write carries more events (fewer system calls) at the cost of that much latency.
 	FlushInterval time.Duration
 	Rollups       []Rollup // throttled roll-up per topic pattern; the first matching rule applies
+	// Roller reports whether this node combines the roll-up windows of the cluster: nil means always
+	// (one node). With several nodes exactly one should be the roller (the leader). It is called for
+	// every raw message of a rolled-up topic on the transport's delivery path: it must be cheap and
+	// never block.
+	Roller func() bool
 	// ObserveLatency, when set, is told how long each delivered event took from publish to write.
 	ObserveLatency func(time.Duration)
 	Logger         *slog.Logger
@@ -116,6 +124,10 @@ type Stats struct {
 	// TransportResets counts the transport's word that messages were lost before they reached this
 	// hub (a Redis restarted empty): each ended every stream (see receive).
 	TransportResets atomic.Uint64
+	// RollupDropped counts raw messages of rolled-up topics that no combined event carried: the roller
+	// had no rule to combine them by or could not combine their data, or the combined event could not
+	// be published (the transport failing, or the hub closing).
+	RollupDropped atomic.Uint64
 }
 
 // group is the subscribers that asked for the same set of patterns (or of several topics).
@@ -155,22 +167,15 @@ func New(cfg Config) (*Hub, error) {
 	return h, nil
 }
 
-// Close ends every stream and stops the hub's timers, then waits for its goroutines.
+// Close ends every stream, publishes the roll-up windows still open (a roller that stops hands its
+// windows over that way), stops the hub's timers, then waits for its goroutines.
 func (h *Hub) Close() error {
 	h.mu.Lock()
 	h.closed = true
 	h.mu.Unlock()
-	_ = h.sub.Close()
+	_ = h.sub.Close() // no raw message joins a window from now on
+	h.flushAll()
 	h.cancel()
-	h.rmu.Lock()
-	for _, r := range h.rolls {
-		r.mu.Lock()
-		if r.timer != nil {
-			r.timer.Stop()
-		}
-		r.mu.Unlock()
-	}
-	h.rmu.Unlock()
 	h.wg.Wait()
 	return nil
 }
@@ -190,7 +195,12 @@ func (h *Hub) Publish(m apistream.Message) (string, error) {
 		return "", err
 	}
 	if r := h.rollup(m.Topic); r != nil {
-		if err := h.rollAdd(*r, m); err != nil {
+		// The raw message goes to every node, and the roller combines it: publishing nodes don't
+		// each emit their own windows.
+		if err := r.check(m.Topic, m.Data); err != nil {
+			return "", err
+		}
+		if _, err := h.send(transport.Message{Kind: transport.KindRollup, Topic: m.Topic, Event: m.Event, Data: m.Data}); err != nil {
 			return "", err
 		}
 		h.stats.Published.Add(1)
@@ -215,23 +225,26 @@ func (h *Hub) PublishState(m apistream.Message, state []byte) (string, error) {
 }
 
 // send hands m to the transport and returns its event id.
+func (h *Hub) send(m transport.Message) (string, error) { return h.sendCtx(h.ctx, m) }
+
+// sendCtx is send under ctx, which is h.ctx or bounded by it.
 //
 // A message with a state that the transport refused leaves a hole no subscriber can see: the
 // producer goes on, and its next event (a patch) follows a document nobody received. So the topic is
 // marked, and its next message with a state is preceded by a drop of the topic on every node: its
 // streams end, and their clients reconnect to a snapshot of the new state (or, for a job, what the
 // store holds) instead of applying a patch to the wrong document.
-func (h *Hub) send(m transport.Message) (string, error) {
-	if h.ctx.Err() != nil {
+func (h *Hub) sendCtx(ctx context.Context, m transport.Message) (string, error) {
+	if ctx.Err() != nil {
 		return "", errShuttingDown
 	}
 	if m.State != nil && h.isLost(m.Topic) {
-		if _, err := h.publish(transport.Message{Kind: transport.KindDrop, Topic: m.Topic}); err != nil {
+		if _, err := h.publish(ctx, transport.Message{Kind: transport.KindDrop, Topic: m.Topic}); err != nil {
 			return "", err
 		}
 		h.setLost(m.Topic, false)
 	}
-	out, err := h.publish(m)
+	out, err := h.publish(ctx, m)
 	if err != nil {
 		if m.State != nil && !errors.Is(err, errShuttingDown) {
 			h.setLost(m.Topic, true)
@@ -244,10 +257,10 @@ func (h *Hub) send(m transport.Message) (string, error) {
 	return out.WireID(), nil
 }
 
-// publish hands m to the transport.
-func (h *Hub) publish(m transport.Message) (transport.Message, error) {
-	out, err := h.cfg.Transport.Publish(h.ctx, m)
-	if errors.Is(err, transport.ErrClosed) || h.ctx.Err() != nil {
+// publish hands m to the transport under ctx.
+func (h *Hub) publish(ctx context.Context, m transport.Message) (transport.Message, error) {
+	out, err := h.cfg.Transport.Publish(ctx, m)
+	if errors.Is(err, transport.ErrClosed) || ctx.Err() != nil {
 		return out, errShuttingDown
 	}
 	if err != nil {
@@ -269,6 +282,8 @@ func (h *Hub) receive(m transport.Message) {
 		return
 	case transport.KindReset:
 		h.transportReset(m.Seq)
+	case transport.KindRollup:
+		h.rollReceive(m)
 		return
 	}
 	t, err := h.lockTopic(m.Topic)
@@ -351,6 +366,21 @@ func (h *Hub) ResumePoint(topic, id string) (stateID string, ok bool) {
 	}
 	_, ok = t.resumeSeq(id)
 	return stateID, ok
+}
+
+// State returns topic's document and the id of the event it is as of, if the topic has one. The
+// document is shared: the caller must not modify it.
+func (h *Hub) State(topic string) (id string, doc []byte, ok bool) {
+	t := h.topic(topic, false)
+	if t == nil {
+		return "", nil, false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.state == nil {
+		return "", nil, false
+	}
+	return t.state.id, t.state.data, true
 }
 
 // HasState reports whether topic has a document.

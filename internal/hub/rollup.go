@@ -1,7 +1,10 @@
 package hub
 
 import (
+	"context"
 	"encoding/json"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -48,20 +51,37 @@ func (r Rollup) window() time.Duration {
 	return time.Duration(float64(time.Second) / r.MaxRate)
 }
 
-// rollState is one throttled topic's window: what arrived since the last emit. It lives on the node
-// that took the messages, before the transport: what the transport carries is the combined event.
+// How the rate holds across nodes: Publish on a rolled-up topic hands the raw message to the
+// transport as a KindRollup message, which reaches every hub. Only the roller's hub (Config.Roller)
+// adds it to the topic's window; the others ignore it (no delivery, no history, no state). At the
+// window's end the roller publishes the combined event as an ordinary KindEvent message, so it gets
+// the transport's sequence number and the same id on every node, and every node's subscribers get it
+// from the transport like any other event. One roller, one window per topic: at most MaxRate events
+// per second for the topic, whichever nodes its publishers are on.
+//
+// A roller that stops being one keeps the windows it has and publishes them at their end: their raw
+// messages arrived while it was the roller, so no other node holds them, and dropping them would lose
+// them. During a hand-over the old roller's last window and the new roller's first may both end
+// within one window: the rate can exceed MaxRate by one event per topic, once. Raw messages that
+// arrive while no node is the roller (a roller gone without handing over, until the next one takes
+// over) are combined by no one.
+
+// rollState is one throttled topic's window on the roller: what arrived since the last emit.
 type rollState struct {
-	mu    sync.Mutex // held while the window is combined and sent, so windows go out in order
-	rule  Rollup
-	topic string
-	dead  bool // removed from Hub.rolls; an adder holding it looks it up again
-	n     int  // events combined in this window
-	event string
-	last  []byte
-	sums  map[string]float64
-	merge map[string]any
-	batch []json.RawMessage
-	timer *time.Timer
+	// sendMu is held while a window's combined event is taken and sent, so windows go out in order.
+	// It is not mu: mu is taken on the transport's delivery path, which a send may wait for.
+	sendMu sync.Mutex
+	mu     sync.Mutex // guards the window
+	rule   Rollup
+	topic  string
+	dead   bool // removed from Hub.rolls; an adder holding it looks it up again
+	n      int  // events combined in this window
+	event  string
+	last   []byte
+	sums   map[string]float64
+	merge  map[string]any
+	batch  []json.RawMessage
+	timer  *time.Timer
 }
 
 // rollup returns the roll-up rule of topic, if any.
@@ -74,18 +94,37 @@ func (h *Hub) rollup(topic string) *Rollup {
 	return nil
 }
 
-// rollAdd combines m into its topic's open window, opening one if need be.
-func (h *Hub) rollAdd(rule Rollup, m apistream.Message) error {
+// rollReceive combines a raw message from the transport into its topic's window, on the roller.
+// It is on the transport's delivery path: it only takes the window's locks and arms its timer.
+func (h *Hub) rollReceive(m transport.Message) {
+	if h.cfg.Roller != nil && !h.cfg.Roller() {
+		return
+	}
+	rule := h.rollup(m.Topic)
+	if rule == nil { // the publishing node has a rule this one lacks: configurations differ
+		h.stats.RollupDropped.Add(1)
+		h.cfg.Logger.Debug("roll-up message for a topic without a rule", "topic", m.Topic)
+		return
+	}
+	if err := h.rollAdd(*rule, m.Topic, m.Event, m.Data); err != nil {
+		h.stats.RollupDropped.Add(1)
+		h.cfg.Logger.Debug("roll-up message not combined", "topic", m.Topic, "err", err)
+	}
+}
+
+// rollAdd combines a message into its topic's open window, opening one if need be.
+func (h *Hub) rollAdd(rule Rollup, topic, event string, data []byte) error {
+	m := apistream.Message{Event: event, Data: data}
 	for {
 		h.rmu.Lock()
 		if h.ctx.Err() != nil {
 			h.rmu.Unlock()
 			return errShuttingDown
 		}
-		r := h.rolls[m.Topic]
+		r := h.rolls[topic]
 		if r == nil {
-			r = &rollState{rule: rule, topic: m.Topic}
-			h.rolls[m.Topic] = r
+			r = &rollState{rule: rule, topic: topic}
+			h.rolls[topic] = r
 		}
 		h.rmu.Unlock()
 		r.mu.Lock()
@@ -138,13 +177,27 @@ func (r *rollState) add(h *Hub, m apistream.Message) error {
 
 // flush sends the window's combined event to the transport, if anything arrived, and forgets a
 // window that nothing arrived in.
-func (h *Hub) flush(r *rollState) {
+func (h *Hub) flush(r *rollState) { h.flushCtx(h.ctx, r) }
+
+// flushCtx is flush, sending under ctx.
+func (h *Hub) flushCtx(ctx context.Context, r *rollState) {
+	r.sendMu.Lock()
 	r.mu.Lock()
-	r.timer = nil
-	if r.n > 0 && h.ctx.Err() == nil {
-		h.flushLocked(r)
+	if r.timer != nil {
+		r.timer.Stop() // flushAll's early flush: the window's timer has nothing left to send
+		r.timer = nil
 	}
+	out, n := r.take(h)
 	r.mu.Unlock()
+	if n > 0 {
+		if _, err := h.sendCtx(ctx, out); err != nil {
+			h.stats.RollupDropped.Add(uint64(n))
+			if apistream.ErrorCode(err) != apistream.EUNAVAILABLE {
+				h.cfg.Logger.Error("roll-up publish", "topic", r.topic, "err", err)
+			}
+		}
+	}
+	r.sendMu.Unlock()
 
 	h.rmu.Lock()
 	r.mu.Lock()
@@ -156,8 +209,24 @@ func (h *Hub) flush(r *rollState) {
 	h.rmu.Unlock()
 }
 
-// flushLocked encodes and sends the window's event and empties the window. r.mu is held.
-func (h *Hub) flushLocked(r *rollState) {
+// flushAll sends every open window at once, within a few seconds: the hub is closing.
+func (h *Hub) flushAll() {
+	h.rmu.Lock()
+	rolls := slices.Collect(maps.Values(h.rolls))
+	h.rmu.Unlock()
+	ctx, cancel := context.WithTimeout(h.ctx, 5*time.Second)
+	defer cancel()
+	for _, r := range rolls {
+		h.flushCtx(ctx, r)
+	}
+}
+
+// take empties the window and returns its combined event and the number of messages in it (0 for
+// none, or when they could not be encoded). r.mu is held.
+func (r *rollState) take(h *Hub) (transport.Message, int) {
+	if r.n == 0 {
+		return transport.Message{}, 0
+	}
 	var data []byte
 	var err error
 	switch r.rule.Mode {
@@ -170,15 +239,14 @@ func (h *Hub) flushLocked(r *rollState) {
 	case RollupBatch:
 		data, err = json.Marshal(r.batch)
 	}
-	event := r.event
+	event, n := r.event, r.n
 	r.n, r.event, r.last, r.sums, r.merge, r.batch = 0, "", nil, nil, nil, nil
 	if err != nil { // the inputs were checked when added; this is a bug
+		h.stats.RollupDropped.Add(uint64(n))
 		h.cfg.Logger.Error("roll-up encode", "topic", r.topic, "err", err)
-		return
+		return transport.Message{}, 0
 	}
-	if _, err := h.send(transport.Message{Topic: r.topic, Event: event, Data: data}); err != nil && apistream.ErrorCode(err) != apistream.EUNAVAILABLE {
-		h.cfg.Logger.Error("roll-up publish", "topic", r.topic, "err", err)
-	}
+	return transport.Message{Topic: r.topic, Event: event, Data: data}, n
 }
 
 // composeMergePatch returns one merge patch with the effect of applying a and then b.

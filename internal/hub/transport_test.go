@@ -17,8 +17,8 @@ import (
 
 // TestHub_Transport: two hubs behind one transport are two nodes. What is published on one, or handed
 // straight to the transport, reaches the subscribers of both with the same id; either resumes from
-// it; a state and a dropped topic reach both; a roll-up combines on the node that took the messages,
-// and only the combined event travels.
+// it; a state and a dropped topic reach both; a roll-up's raw messages travel and are combined by
+// the roller (here the only node with the rule), whose combined event reaches both.
 func TestHub_Transport(t *testing.T) {
 	// nodes returns two hubs behind one transport, and the transport; call it in a synctest bubble.
 	nodes := func(t *testing.T) (a, b *testHub, tr *memory.Transport) {
@@ -92,7 +92,7 @@ func TestHub_Transport(t *testing.T) {
 			})
 		})
 
-		t.Run("roll-up before the transport", func(t *testing.T) {
+		t.Run("roll-up by the roller", func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				a, b, _ := nodes(t)
 				onB := b.subscribe(t, "", "counts")

@@ -21,6 +21,7 @@ var (
 	descSlow        = prometheus.NewDesc("apistream_hub_slow_disconnects_total", "Subscribers disconnected because they could not keep up.", nil, nil)
 	descConnects    = prometheus.NewDesc("apistream_hub_connects_total", "Streams opened.", nil, nil)
 	descResets      = prometheus.NewDesc("apistream_hub_transport_resets_total", "Times the hub's transport lost messages before they reached this hub (every stream was ended, to resume).", nil, nil)
+	descRollDropped = prometheus.NewDesc("apistream_hub_rollup_dropped_total", "Raw messages of rolled-up topics that no combined event carried.", nil, nil)
 	descJobs        = prometheus.NewDesc("apistream_jobs", "Jobs, by state.", []string{"state"}, nil)
 	descRuns        = prometheus.NewDesc("apistream_store_runs", "Runs stored.", nil, nil)
 	descBodies      = prometheus.NewDesc("apistream_store_bodies", "Distinct response bodies stored.", nil, nil)
@@ -31,7 +32,7 @@ var (
 type hubCollector struct{ h *hub.Hub }
 
 func (c *hubCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descConnections, descTopics, descPublished, descEmitted, descDelivered, descDropped, descSlow, descConnects, descResets} {
+	for _, d := range []*prometheus.Desc{descConnections, descTopics, descPublished, descEmitted, descDelivered, descDropped, descSlow, descConnects, descResets, descRollDropped} {
 		ch <- d
 	}
 }
@@ -46,7 +47,7 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	for d, v := range map[*prometheus.Desc]uint64{
 		descPublished: st.Published.Load(), descEmitted: st.Emitted.Load(), descDelivered: st.Delivered.Load(),
 		descDropped: st.Dropped.Load(), descSlow: st.SlowDisconnects.Load(), descConnects: st.Connects.Load(),
-		descResets: st.TransportResets.Load(),
+		descResets: st.TransportResets.Load(), descRollDropped: st.RollupDropped.Load(),
 	} {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
 	}

@@ -43,6 +43,9 @@ const (
 	KindEvent Kind = iota // an event for the topic's subscribers
 	KindDrop              // the topic's source is gone: forget its history and state, end its streams
 	KindReset             // not published: messages the subscription had not received are lost (see Loss)
+	// KindRollup is one raw message of a rolled-up topic: only the roller's hub combines it into its
+	// window, and publishes the combined event as a KindEvent at the window's end; others ignore it.
+	KindRollup
 )
 
 // Message is one message on its way from a producer to every hub.
