@@ -106,32 +106,9 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 	if node == "" {
 		node, _ = os.Hostname()
 	}
-	// Every producer hands its messages to the transport; the hub subscribes to it and fans out.
-	// Closed after the hub, which stops receiving first.
-	messages, err := openTransport(ctx, cfg, logger)
-	if err != nil {
-		return fmt.Errorf("open hub transport: %w", err)
-	}
-	sharedTransport := cfg.Redis != "" // every node's hub receives every message
-	defer messages.Close()
-	h, err := hub.New(hub.Config{
-		Transport: messages,
-		Node:      node, HistorySize: cfg.HistorySize, HistoryAge: cfg.HistoryAge, QueueSize: cfg.SubscriberQueue,
-		KeepAlive: cfg.KeepAlive, MaxDuration: cfg.MaxStreamDuration, FlushInterval: cfg.FlushInterval,
-		Rollups: rollups, Logger: logger,
-		ObserveLatency: m.ObserveLatency,
-	})
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	m.Attach(h, db)
-	if cfg.GraphiteAddr != "" {
-		if err := m.PushGraphite(cfg.GraphiteAddr, cfg.GraphitePrefix, cfg.GraphiteInterval, logger); err != nil {
-			return err
-		}
-	}
-
+	// The runner is this node of the cluster of servers sharing the store, alone or not. It starts
+	// last (Open, below); the hub and the proxy ask it whether this node leads.
+	var h *hub.Hub
 	run := runner.New(runner.Config{
 		Store:         db,
 		Poller:        p,
@@ -145,6 +122,38 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 		Exclusive: cfg.Database == "",
 		Streams:   func() int64 { c, _ := h.Connections(); return int64(len(c)) },
 	})
+	// Every producer hands its messages to the transport; the hub subscribes to it and fans out.
+	// Closed after the hub, which stops receiving first.
+	messages, err := openTransport(ctx, cfg, logger)
+	if err != nil {
+		return fmt.Errorf("open hub transport: %w", err)
+	}
+	defer messages.Close()
+	// On a transport the nodes share, every hub receives every message: the leader alone combines
+	// the roll-up windows, so a topic's rate holds for the cluster.
+	sharedTransport := cfg.Redis != ""
+	var roller func() bool
+	if sharedTransport {
+		roller = run.Leader
+	}
+	h, err = hub.New(hub.Config{
+		Transport: messages,
+		Node:      node, HistorySize: cfg.HistorySize, HistoryAge: cfg.HistoryAge, QueueSize: cfg.SubscriberQueue,
+		KeepAlive: cfg.KeepAlive, MaxDuration: cfg.MaxStreamDuration, FlushInterval: cfg.FlushInterval,
+		Rollups: rollups, Roller: roller, Logger: logger,
+		ObserveLatency: m.ObserveLatency,
+	})
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	m.Attach(h, db)
+	if cfg.GraphiteAddr != "" {
+		if err := m.PushGraphite(cfg.GraphiteAddr, cfg.GraphitePrefix, cfg.GraphiteInterval, logger); err != nil {
+			return err
+		}
+	}
+
 	// Every job write appends its events to the store's log. On every node, metrics follow it from
 	// its end (they rebuild what they need from the store), and the runner for the changes other
 	// nodes make to the jobs it runs. So do job streams, into each node's own hub; on a transport the
@@ -176,7 +185,17 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 	}
 	defer run.Close()
 
-	px := proxy.New(proxy.Config{Poller: p, Hub: h, Limiter: run, Logger: logger})
+	// On a shared transport, one node polls each proxy target for the cluster, under a lease named
+	// by the target's topic, which every node names alike with the cluster's key.
+	pc := proxy.Config{Poller: p, Hub: h, Limiter: run, Logger: logger}
+	if sharedTransport {
+		key, err := db.ClusterKey(ctx, "proxy")
+		if err != nil {
+			return fmt.Errorf("read the cluster's proxy key: %w", err)
+		}
+		pc.Key, pc.Leases, pc.Node, pc.LeaseTTL = key, db, run.Node().ID, cfg.LeaseTTL
+	}
+	px := proxy.New(pc)
 	defer px.Close()
 	m.Gauge("apistream_proxy_polls", "Targets polled for on-demand proxy streams.", func() float64 { return float64(px.Polls()) })
 
