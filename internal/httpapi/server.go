@@ -154,6 +154,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/report", s.admin(s.handleReport))
 	m.HandleFunc("GET /v1/events", s.admin(s.handleEvents))
 	m.HandleFunc("GET /v1/events/stream", s.admin(s.handleEventStream))
+	m.HandleFunc("GET /v1/admin/nodes", s.admin(s.handleNodes))
 
 	if s.cfg.Metrics != nil {
 		m.HandleFunc("GET /metrics", s.admin(s.cfg.Metrics.ServeHTTP))
