@@ -110,4 +110,16 @@ func TestServer_Nodes(t *testing.T) {
 			}
 		}
 	})
+	// Last: it closes the store. A failed read is the API's error like any other, its detail kept
+	// for the log.
+	t.Run("StoreError", func(t *testing.T) {
+		db.Close()
+		_, err := httpapi.NewClient(url, testToken).Nodes(ctx)
+		if got, want := apistream.ErrorCode(err), apistream.EINTERNAL; got != want {
+			t.Errorf("error %v (%s), want %s", err, got, want)
+		}
+		if got, want := apistream.ErrorMessage(err), "internal error"; got != want {
+			t.Errorf("message %q, want %q", got, want)
+		}
+	})
 }
