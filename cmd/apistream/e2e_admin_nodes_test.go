@@ -14,8 +14,8 @@ import (
 	"github.com/apistream/apistream/internal/store/postgres/pgtest"
 )
 
-// nodes reads GET /v1/admin/nodes of s.
-func (s *testServer) nodes(t *testing.T) httpapi.NodeList {
+// adminNodes reads GET /v1/admin/nodes of s.
+func (s *testServer) adminNodes(t *testing.T) httpapi.NodeList {
 	t.Helper()
 	var l httpapi.NodeList
 	if code := call(t, "GET", s.URL+"/v1/admin/nodes", "", nil, &l); code != http.StatusOK {
@@ -24,8 +24,8 @@ func (s *testServer) nodes(t *testing.T) httpapi.NodeList {
 	return l
 }
 
-// startJobs registers and starts n jobs polling upstream through s, every interval.
-func (s *testServer) startJobs(t *testing.T, upstream string, n int, interval string) {
+// startPollJobs registers and starts n jobs polling upstream through s, every interval.
+func (s *testServer) startPollJobs(t *testing.T, upstream string, n int, interval string) {
 	t.Helper()
 	for i := range n {
 		name := fmt.Sprintf("job-%d", i)
@@ -39,11 +39,11 @@ func (s *testServer) startJobs(t *testing.T, upstream string, n int, interval st
 	}
 }
 
-// addr is the host:port s listens on, as its node reports it.
-func (s *testServer) addr() string { return strings.TrimPrefix(s.URL, "http://") }
+// hostPort is the host:port s listens on, as its node reports it.
+func (s *testServer) hostPort() string { return strings.TrimPrefix(s.URL, "http://") }
 
-// scrapeMetrics returns s's /metrics.
-func (s *testServer) scrapeMetrics(t *testing.T) string {
+// metricsText returns s's /metrics.
+func (s *testServer) metricsText(t *testing.T) string {
 	t.Helper()
 	resp, err := http.Get(s.URL + "/metrics")
 	if err != nil {
@@ -63,16 +63,16 @@ func TestServe_Nodes(t *testing.T) {
 	defer upstream.Close()
 	s := startServer(t)
 	const jobs = 3
-	s.startJobs(t, upstream.URL, jobs, "1h")
+	s.startPollJobs(t, upstream.URL, jobs, "1h")
 
 	var l httpapi.NodeList
 	waitFor(t, "one node holding every job", func() bool {
-		l = s.nodes(t)
+		l = s.adminNodes(t)
 		return len(l.Nodes) == 1 && l.Nodes[0].Jobs == jobs && l.Nodes[0].Leader
 	})
 	n := l.Nodes[0]
-	if n.Addr != s.addr() || n.Version != apistream.Version || !n.Alive || n.ID == "" || n.Name == "" {
-		t.Errorf("node %+v: want addr %s, version %s, alive, with an id and a name", n, s.addr(), apistream.Version)
+	if n.Addr != s.hostPort() || n.Version != apistream.Version || !n.Alive || n.ID == "" || n.Name == "" {
+		t.Errorf("node %+v: want addr %s, version %s, alive, with an id and a name", n, s.hostPort(), apistream.Version)
 	}
 	if n.HeartbeatAt.Before(n.StartedAt) || !n.ExpiresAt.After(n.HeartbeatAt) || !l.Now.Before(n.ExpiresAt) {
 		t.Errorf("node times: started %s, heartbeat %s, expires %s, now %s", n.StartedAt, n.HeartbeatAt, n.ExpiresAt, l.Now)
@@ -98,16 +98,16 @@ func TestServe_Nodes(t *testing.T) {
 	if len(lines) != 2 {
 		t.Fatalf("nodes: want a header and one row:\n%s", out)
 	}
-	if got, want := strings.Fields(lines[0]), []string{"NAME", "ID", "ADDR", "VERSION", "HEARTBEAT", "JOBS", "STREAMS", "LEADER", "ALIVE"}; !equalFields(got, want) {
+	if got, want := strings.Fields(lines[0]), []string{"NAME", "ID", "ADDR", "VERSION", "HEARTBEAT", "JOBS", "STREAMS", "LEADER", "ALIVE"}; !sameFields(got, want) {
 		t.Errorf("header %q, want %q", got, want)
 	}
 	row := strings.Fields(lines[1])
-	if len(row) < 9 || row[0] != n.Name || row[1] != n.ID || row[2] != s.addr() || row[3] != apistream.Version ||
+	if len(row) < 9 || row[0] != n.Name || row[1] != n.ID || row[2] != s.hostPort() || row[3] != apistream.Version ||
 		row[len(row)-4] != fmt.Sprint(jobs) || row[len(row)-2] != "yes" || row[len(row)-1] != "yes" {
-		t.Errorf("row %q: want %s %s %s %s … %d … yes yes", row, n.Name, n.ID, s.addr(), apistream.Version, jobs)
+		t.Errorf("row %q: want %s %s %s %s … %d … yes yes", row, n.Name, n.ID, s.hostPort(), apistream.Version, jobs)
 	}
 
-	m := s.scrapeMetrics(t)
+	m := s.metricsText(t)
 	for _, want := range []string{fmt.Sprintf("apistream_node_jobs %d\n", jobs), "apistream_node_leader 1\n"} {
 		if !strings.Contains(m, want) {
 			t.Errorf("/metrics lacks %q", strings.TrimSpace(want))
@@ -115,7 +115,7 @@ func TestServe_Nodes(t *testing.T) {
 	}
 }
 
-func equalFields(a, b []string) bool { return strings.Join(a, " ") == strings.Join(b, " ") }
+func sameFields(a, b []string) bool { return strings.Join(a, " ") == strings.Join(b, " ") }
 
 // TestServe_NodesCluster: two servers on one PostgreSQL database are two nodes, each listed by the
 // other with its own address, holding between them every started job under one leader; the one
@@ -128,11 +128,11 @@ func TestServe_NodesCluster(t *testing.T) {
 	a := startServer(t, "--database-url", url, "--node", "a", "--lease-ttl", "3s")
 	b := startServer(t, "--database-url", url, "--node", "b", "--lease-ttl", "3s")
 	const jobs = 6
-	a.startJobs(t, upstream.URL, jobs, "1h")
+	a.startPollJobs(t, upstream.URL, jobs, "1h")
 
 	var l httpapi.NodeList
 	waitFor(t, "two alive nodes holding every job under one leader", func() bool {
-		l = b.nodes(t)
+		l = b.adminNodes(t)
 		var sum int64
 		leaders, alive := 0, 0
 		for _, n := range l.Nodes {
@@ -151,8 +151,8 @@ func TestServe_NodesCluster(t *testing.T) {
 		byName[n.Name] = n
 	}
 	for name, s := range map[string]*testServer{"a": a, "b": b} {
-		if n, ok := byName[name]; !ok || n.Addr != s.addr() || n.Version != apistream.Version {
-			t.Errorf("node %s: %+v, want addr %s and version %s", name, n, s.addr(), apistream.Version)
+		if n, ok := byName[name]; !ok || n.Addr != s.hostPort() || n.Version != apistream.Version {
+			t.Errorf("node %s: %+v, want addr %s and version %s", name, n, s.hostPort(), apistream.Version)
 		}
 	}
 	// Either node answers the same: the list is the store's.
@@ -169,7 +169,7 @@ func TestServe_NodesCluster(t *testing.T) {
 		t.Fatalf("b exited with %d", code)
 	}
 	waitFor(t, "b gone and a holding every job", func() bool {
-		l = a.nodes(t)
+		l = a.adminNodes(t)
 		return len(l.Nodes) == 1 && l.Nodes[0].Name == "a" && l.Nodes[0].Jobs == jobs && l.Nodes[0].Leader
 	})
 }
