@@ -54,10 +54,10 @@ func (s *testServer) metricsText(t *testing.T) string {
 	return string(b)
 }
 
-// TestServe_Nodes: a server on its own is one node, listed by GET /v1/admin/nodes and by
+// TestServe_AdminNodes: a server on its own is one node, listed by GET /v1/admin/nodes and by
 // `apistream nodes` with its address and version, alive, the leader, holding the jobs it started;
 // /metrics says the same.
-func TestServe_Nodes(t *testing.T) {
+func TestServe_AdminNodes(t *testing.T) {
 	t.Parallel()
 	upstream := httptest.NewServer(changingUpstream(1))
 	defer upstream.Close()
@@ -117,10 +117,10 @@ func TestServe_Nodes(t *testing.T) {
 
 func sameFields(a, b []string) bool { return strings.Join(a, " ") == strings.Join(b, " ") }
 
-// TestServe_NodesCluster: two servers on one PostgreSQL database are two nodes, each listed by the
+// TestServe_AdminNodesCluster: two servers on one PostgreSQL database are two nodes, each listed by the
 // other with its own address, holding between them every started job under one leader; the one
 // stopped gracefully leaves the list at once, and the other then holds every job.
-func TestServe_NodesCluster(t *testing.T) {
+func TestServe_AdminNodesCluster(t *testing.T) {
 	t.Parallel()
 	url := pgtest.URL(t)
 	upstream := httptest.NewServer(changingUpstream(1))
