@@ -71,8 +71,8 @@ func TestServe_AdminNodes(t *testing.T) {
 		return len(l.Nodes) == 1 && l.Nodes[0].Jobs == jobs && l.Nodes[0].Leader
 	})
 	n := l.Nodes[0]
-	if n.Addr != s.hostPort() || n.Version != apistream.Version || !n.Alive || n.ID == "" || n.Name == "" {
-		t.Errorf("node %+v: want addr %s, version %s, alive, with an id and a name", n, s.hostPort(), apistream.Version)
+	if n.Addr != s.hostPort() || n.Version != apistream.Version || !n.Alive || n.ID == "" || n.Name == "" || l.Self != n.ID {
+		t.Errorf("node %+v (self %q): want addr %s, version %s, alive, with an id and a name, answering itself", n, l.Self, s.hostPort(), apistream.Version)
 	}
 	if n.HeartbeatAt.Before(n.StartedAt) || !n.ExpiresAt.After(n.HeartbeatAt) || !l.Now.Before(n.ExpiresAt) {
 		t.Errorf("node times: started %s, heartbeat %s, expires %s, now %s", n.StartedAt, n.HeartbeatAt, n.ExpiresAt, l.Now)
@@ -125,8 +125,8 @@ func TestServe_AdminNodesCluster(t *testing.T) {
 	url := pgtest.URL(t)
 	upstream := httptest.NewServer(changingUpstream(1))
 	defer upstream.Close()
-	a := startServer(t, "--database-url", url, "--node", "a", "--lease-ttl", "3s")
-	b := startServer(t, "--database-url", url, "--node", "b", "--lease-ttl", "3s")
+	a := startServer(t, "--database-url", url, "--data", t.TempDir(), "--node", "a", "--lease-ttl", "3s")
+	b := startServer(t, "--database-url", url, "--data", t.TempDir(), "--node", "b", "--lease-ttl", "3s")
 	const jobs = 6
 	a.startPollJobs(t, upstream.URL, jobs, "1h")
 
@@ -163,6 +163,9 @@ func TestServe_AdminNodesCluster(t *testing.T) {
 	var fromA httpapi.NodeList
 	if err := json.Unmarshal([]byte(out), &fromA); err != nil || len(fromA.Nodes) != 2 {
 		t.Fatalf("nodes --json on a: %v:\n%s", err, out)
+	}
+	if l.Self != byName["b"].ID || fromA.Self != byName["a"].ID {
+		t.Errorf("self: b answered %q, a answered %q; want %q and %q", l.Self, fromA.Self, byName["b"].ID, byName["a"].ID)
 	}
 
 	if code := b.stop(); code != 0 {

@@ -25,7 +25,7 @@ func TestServer_Nodes(t *testing.T) {
 	}
 	t.Cleanup(func() { db.Close() })
 	now := time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)
-	srv := httpapi.NewServer(httpapi.Config{Store: readOnly{db}, Token: testToken, Logger: slog.New(slog.DiscardHandler),
+	srv := httpapi.NewServer(httpapi.Config{Store: readOnly{db}, Node: "b-1", Token: testToken, Logger: slog.New(slog.DiscardHandler),
 		Now: func() time.Time { return now }})
 	if err := srv.Open("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
@@ -78,8 +78,8 @@ func TestServer_Nodes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !l.Now.Equal(now) {
-			t.Errorf("now = %s, want %s", l.Now, now)
+		if !l.Now.Equal(now) || l.Self != "b-1" {
+			t.Errorf("now = %s, self %q; want %s, b-1 (the answering node)", l.Now, l.Self, now)
 		}
 		want := []struct {
 			n      apistream.Node

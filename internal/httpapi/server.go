@@ -45,6 +45,9 @@ type Config struct {
 	// Store is read only: every change to a job goes through Runner.
 	Store  store.Reader
 	Runner JobRunner
+	// Node is the id of this server's node among those sharing Store, which GET /v1/admin/nodes
+	// names as the one that answered.
+	Node string
 	// Policy decides which proxy targets may be polled (jobs are checked by Runner).
 	Policy *poller.Policy
 	// Token, when set, is the admin token: required as "Authorization: Bearer TOKEN" on the jobs and
