@@ -51,6 +51,7 @@ type Config struct {
 
 	RetentionAge  time.Duration `koanf:"retention-age"`
 	RetentionRuns int           `koanf:"retention-runs"`
+	LeaseTTL      time.Duration `koanf:"lease-ttl"`
 
 	// The SSE hub.
 	JWTSecret          string        `koanf:"jwt-secret"`
@@ -94,6 +95,7 @@ func serveFlags(fs *pflag.FlagSet) {
 	fs.Int64("max-body-bytes", 10<<20, "largest upstream response body kept; larger is a failed run (too_large)")
 	fs.Duration("retention-age", 30*24*time.Hour, "delete runs and state transitions older than this (0: keep)")
 	fs.Int("retention-runs", 10000, "keep at most this many runs, and transitions, per job (0: no limit)")
+	fs.Duration("lease-ttl", 15*time.Second, "how long a node's jobs stay its own after its last heartbeat, before other nodes of the database take them over")
 
 	fs.String("jwt-secret", "", "HS256 key of the hub's JWTs, at least 32 bytes (env APISTREAM_JWT_SECRET)")
 	fs.String("jwt-public-key", "", "PEM public key file of the hub's RS256, ES256 or EdDSA JWTs")
@@ -231,6 +233,8 @@ func (c *Config) Validate() error {
 		return apistream.Invalidf("retention-age", "retention-age cannot be negative")
 	case c.RetentionRuns < 0:
 		return apistream.Invalidf("retention-runs", "retention-runs cannot be negative")
+	case c.LeaseTTL < 3*time.Second || c.LeaseTTL > 10*time.Minute:
+		return apistream.Invalidf("lease-ttl", "lease-ttl must be from 3s to 10m")
 	}
 	switch {
 	case c.HistorySize < 1:

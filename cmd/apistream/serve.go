@@ -110,6 +110,7 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 	// Every producer hands its messages to the transport; the hub subscribes to it and fans out.
 	// Closed after the hub, which stops receiving first.
 	messages := memtransport.New(memtransport.Config{})
+	sharedTransport := false // the nodes' hubs share no messages
 	defer messages.Close()
 	h, err := hub.New(hub.Config{
 		Transport: messages,
@@ -129,18 +130,6 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 		}
 	}
 
-	// Every job write appends its events to the store's log; job streams and metrics follow it from
-	// its end (they rebuild what they need from the store), started before the runner so they see
-	// its first run.
-	streams := jobstream.New(db, h, logger)
-	for _, handle := range []func(apistream.JobEvent){m.ObserveJobEvent, streams.Handle} {
-		f := eventlog.New(eventlog.Config{Store: db, Handle: handle, Logger: logger})
-		if err := f.Open(ctx); err != nil {
-			return fmt.Errorf("follow event log: %w", err)
-		}
-		defer f.Close()
-	}
-
 	run := runner.New(runner.Config{
 		Store:         db,
 		Poller:        p,
@@ -148,7 +137,38 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 		MaxConcurrent: cfg.MaxConcurrent,
 		MaxPerHost:    cfg.MaxPerHost,
 		Retention:     store.Retention{MaxAge: cfg.RetentionAge, MaxRuns: cfg.RetentionRuns},
+		Node:          apistream.Node{Name: node, Addr: ln.Addr().String()},
+		LeaseTTL:      cfg.LeaseTTL,
+		// The SQLite file is locked to this server (lockData): no other node can be running its jobs.
+		Exclusive: cfg.Database == "",
+		Streams:   func() int64 { c, _ := h.Connections(); return int64(len(c)) },
 	})
+	// Every job write appends its events to the store's log. On every node, metrics follow it from
+	// its end (they rebuild what they need from the store), and the runner for the changes other
+	// nodes make to the jobs it runs. So do job streams, into each node's own hub; on a transport the
+	// nodes share, they are published once for the cluster instead, by the leader, from where the
+	// previous leader left off, so every hub gets each run once. One Follower reads for all that
+	// can share it, and all start before the runner so they see its first run.
+	streams := jobstream.New(db, h, logger)
+	handlers := []func(apistream.JobEvent){m.ObserveJobEvent, run.HandleEvent}
+	followers := []eventlog.Config{{Handle: func(e apistream.JobEvent) {
+		for _, handle := range handlers {
+			handle(e)
+		}
+	}}}
+	if sharedTransport {
+		followers = append(followers, eventlog.Config{Handle: streams.Handle, Name: "jobstreams", Lead: run.Leader})
+	} else {
+		handlers = append(handlers, streams.Handle)
+	}
+	for _, fc := range followers {
+		fc.Store, fc.Logger = db, logger
+		f := eventlog.New(fc)
+		if err := f.Open(ctx); err != nil {
+			return fmt.Errorf("follow event log: %w", err)
+		}
+		defer f.Close()
+	}
 	if err := run.Open(ctx); err != nil {
 		return fmt.Errorf("start runner: %w", err)
 	}

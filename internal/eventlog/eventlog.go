@@ -35,13 +35,23 @@ type Config struct {
 	// at the log's end: what happened before it started is not its business (job streams and metrics
 	// rebuild from the store).
 	Name string
+	// Lead, when set, makes the Follower the one of the cluster (of the servers sharing the store): it
+	// handles events only while Lead reports true (the node holds the leader lease), and each time it
+	// becomes true it starts after the cursor saved under Name, which it needs, where the previous
+	// leader left off (at first, where the log ended when the first Follower of that name opened). An event handled by a leader that lost its lease mid-batch may be handled again
+	// by the next one; none is skipped.
+	Lead func() bool
 	// Batch is how many events one read takes (default 500).
 	Batch  int
 	Logger *slog.Logger
 }
 
-// retryDelay is how long a Follower waits after a failed read before trying again.
-const retryDelay = time.Second
+// retryDelay is how long a Follower waits after a failed read before trying again; leadPoll how
+// often a Follower with Lead checks whether it leads.
+const (
+	retryDelay = time.Second
+	leadPoll   = 200 * time.Millisecond
+)
 
 // Follower hands the log's events to one consumer.
 type Follower struct {
@@ -53,10 +63,15 @@ type Follower struct {
 
 	mu      sync.Mutex
 	handled int64 // the cursor after the last batch handled, for Cursor
+
+	led bool // with Lead: it led at the last check, from the saved cursor on
 }
 
 // New returns a Follower; Open starts it.
 func New(cfg Config) *Follower {
+	if cfg.Lead != nil && cfg.Name == "" {
+		panic("eventlog: a Follower with Lead needs a Name")
+	}
 	cfg.Batch = cmp.Or(cfg.Batch, 500)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -77,6 +92,18 @@ func (f *Follower) Open(ctx context.Context) error {
 	}
 	if err != nil {
 		return err
+	}
+	if f.cfg.Lead != nil && f.cursor == 0 {
+		// The first leader ever starts at the log's end, as a Follower without a name does, and
+		// saves it, so whichever node leads first starts there too.
+		p, err := f.cfg.Store.Events(ctx, store.EventFilter{Newest: true, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if err := f.cfg.Store.SetEventCursor(ctx, f.cfg.Name, p.Next); err != nil {
+			return err
+		}
+		f.cursor = p.Next
 	}
 	f.handled = f.cursor
 	f.wg.Add(1)
@@ -100,6 +127,9 @@ func (f *Follower) Cursor() int64 {
 
 func (f *Follower) run() {
 	for f.ctx.Err() == nil {
+		if !f.leading() {
+			continue
+		}
 		full, err := f.runOnce(f.ctx)
 		switch {
 		case f.ctx.Err() != nil:
@@ -116,6 +146,38 @@ func (f *Follower) run() {
 			}
 		}
 	}
+}
+
+// leading reports whether the Follower should handle events now: always without Lead; with it,
+// while Lead reports true, from the cursor saved when it starts leading. When it does not lead, it
+// waits a little before answering.
+func (f *Follower) leading() bool {
+	if f.cfg.Lead == nil {
+		return true
+	}
+	if !f.cfg.Lead() {
+		f.led = false
+		select {
+		case <-f.ctx.Done():
+		case <-time.After(leadPoll):
+		}
+		return false
+	}
+	if !f.led {
+		cursor, err := f.cfg.Store.EventCursor(f.ctx, f.cfg.Name)
+		if err != nil {
+			if f.ctx.Err() == nil {
+				f.cfg.Logger.Error("read event cursor", "consumer", f.cfg.Name, "err", err)
+				select {
+				case <-f.ctx.Done():
+				case <-time.After(retryDelay):
+				}
+			}
+			return false
+		}
+		f.cursor, f.led = cursor, true
+	}
+	return true
 }
 
 // runOnce reads and handles one batch after the cursor and reports whether it was full (more may

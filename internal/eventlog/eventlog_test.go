@@ -168,3 +168,56 @@ func TestFollower_Close(t *testing.T) {
 		t.Fatal("Close did not return")
 	}
 }
+
+// TestFollower_Lead: two nodes' Followers of one name with Lead, the lead moving from one to the
+// other and back: only the leader handles events, and together they handle every event from the
+// saved cursor on, in order, none skipped.
+func TestFollower_Lead(t *testing.T) {
+	t.Parallel()
+	db := mustOpen(t)
+	var leader sync.Mutex
+	lead := "a"
+	leads := func(n string) func() bool {
+		return func() bool { leader.Lock(); defer leader.Unlock(); return lead == n }
+	}
+	setLead := func(n string) { leader.Lock(); lead = n; leader.Unlock() }
+	var mu sync.Mutex
+	var all []int64
+	byNode := map[string]int{}
+	handle := func(node string) func(apistream.JobEvent) {
+		return func(e apistream.JobEvent) {
+			mu.Lock()
+			defer mu.Unlock()
+			all = append(all, e.ID)
+			byNode[node]++
+		}
+	}
+	got := func() []int64 { mu.Lock(); defer mu.Unlock(); return slices.Clone(all) }
+	start(t, eventlog.Config{Store: db, Name: "streams", Lead: leads("a"), Handle: handle("a")})
+	start(t, eventlog.Config{Store: db, Name: "streams", Lead: leads("b"), Handle: handle("b")})
+
+	want := createJobs(t, db, "one", 5)
+	waitFor(t, "a to handle the first events", func() bool { return len(got()) >= len(want) })
+	saved := func(id int64) func() bool {
+		return func() bool { c, err := db.EventCursor(context.Background(), "streams"); return err == nil && c >= id }
+	}
+	waitFor(t, "a to save its cursor", saved(want[len(want)-1]))
+	setLead("") // nobody leads for a while: nothing is handled, and nothing is lost
+	more := createJobs(t, db, "two", 5)
+	want = append(want, more...)
+	setLead("b")
+	waitFor(t, "b to handle what came while nobody led", func() bool { return len(got()) >= len(want) })
+	waitFor(t, "b to save its cursor", saved(want[len(want)-1]))
+	setLead("a")
+	three := createJobs(t, db, "three", 5)
+	want = append(want, three...)
+	waitFor(t, "a to handle the rest", func() bool { return len(got()) >= len(want) })
+	if g := got(); !slices.Equal(g, want) {
+		t.Fatalf("handled %v, want %v", g, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if wa, wb := len(want)-len(more), len(more); byNode["a"] != wa || byNode["b"] != wb {
+		t.Fatalf("a handled %d, b %d: want %d and %d", byNode["a"], byNode["b"], wa, wb)
+	}
+}

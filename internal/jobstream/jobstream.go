@@ -92,8 +92,11 @@ func (s *Streamer) Handle(e apistream.JobEvent) {
 		m := s.mark(e.JobID)
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		if e.Run.ID <= m.last {
-			return // in the snapshot Ensure restored
+		if e.Run.ID <= m.last || e.Run.ID <= s.stateRun(topic) {
+			// In the snapshot Ensure restored, or published already: by this node before a restart
+			// of its follower, or by the node that led the cluster before it (whose messages this
+			// node's hub received too).
+			return
 		}
 		m.last = e.Run.ID
 		if err := s.run(ctx, topic, e.Run); err != nil && apistream.ErrorCode(err) != apistream.ENOTFOUND { // a deleted job's run is gone
@@ -111,6 +114,13 @@ func (s *Streamer) Handle(e apistream.JobEvent) {
 		s.mu.Unlock()
 		s.hub.DropTopic(topic)
 	}
+}
+
+// stateRun returns the id of the run whose document is the topic's state in the hub, 0 when none.
+func (s *Streamer) stateRun(topic string) int64 {
+	id, _ := s.hub.ResumePoint(topic, "")
+	n, _ := strconv.ParseInt(id, 10, 64)
+	return n
 }
 
 // run publishes a run's revision, with the run's id as the event's: an error event for a failed run,

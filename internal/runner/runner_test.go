@@ -2,6 +2,7 @@ package runner_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -40,6 +41,8 @@ func newEnv(t *testing.T, handler http.Handler, cfg runner.Config) *env {
 	go srv.Serve(ln)
 	p := poller.New(poller.Config{DialContext: ln.Dial})
 	cfg.Store, cfg.Poller = db, p
+	// A lone node, heartbeating seldom: the tests of several nodes are cluster's (lease_test.go).
+	cfg.LeaseTTL = cmp.Or(cfg.LeaseTTL, time.Minute)
 	r := runner.New(cfg)
 	if err := r.Open(t.Context()); err != nil {
 		t.Fatal(err)

@@ -269,6 +269,9 @@ func (s *streamJob) record(ctx context.Context, run *apistream.Run, body []byte,
 	if err != nil {
 		s.w.forget()
 		s.w.logErr(ctx, "record run", err)
+		if apistream.ErrorCode(err) == apistream.ELEASE {
+			s.stop() // another node runs the job now
+		}
 		return
 	}
 	s.job = j

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/apistream/apistream"
@@ -16,9 +17,20 @@ import (
 type worker struct {
 	r      *Runner
 	id     int64
+	lease  store.Lease // the lease its writes carry
+	since  time.Time   // when it started, its lease claimed
 	cancel context.CancelFunc
 	done   chan struct{}
-	doc    *document // the job's stream document; see revise
+	doc    *document    // the job's stream document; see revise
+	specAt atomic.Int64 // unix nanoseconds of the UpdatedAt of the job as it loaded it
+}
+
+// loaded returns the UpdatedAt of the job's spec the worker runs.
+func (w *worker) loaded() time.Time {
+	if n := w.specAt.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 func (w *worker) run(ctx context.Context) {
@@ -28,6 +40,7 @@ func (w *worker) run(ctx context.Context) {
 		w.logErr(ctx, "load job", err)
 		return
 	}
+	w.specAt.Store(j.UpdatedAt.UnixNano())
 	if !wantsWorker(j) {
 		return // stopped meanwhile by another writer of the store
 	}
@@ -76,7 +89,7 @@ func (w *worker) run(ctx context.Context) {
 		if err != nil {
 			w.forget()
 			w.logErr(ctx, "record run", err)
-			if apistream.ErrorCode(err) == apistream.ENOTFOUND || ctx.Err() != nil {
+			if code := apistream.ErrorCode(err); code == apistream.ENOTFOUND || code == apistream.ELEASE || ctx.Err() != nil {
 				return
 			}
 		} else {

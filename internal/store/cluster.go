@@ -18,7 +18,8 @@ import (
 //
 // Fencing. A write made under a context carrying a lease (WithLease) for the job it changes commits
 // only while that lease is still the job's (same node, same epoch); otherwise it fails with an
-// apistream.ELEASE error and writes nothing. Every write of a job's worker carries its lease:
+// apistream.ELEASE error and writes nothing (no run, no body, no event). A lease for another job
+// than the write's is a caller's mistake, refused with EINTERNAL. Every write of a job's worker carries its lease:
 // RecordRun, TransitionJob, SetNextRun and SetStreamConnection. A node that lost a job's lease
 // (paused past its TTL while another node claimed the job) can then record nothing for it. Writes
 // under a context without a lease (a user's start, stop, update or delete, from any node) are not
@@ -26,29 +27,36 @@ import (
 type Cluster interface {
 	// Heartbeat registers n or refreshes it: its HeartbeatAt, ExpiresAt, Addr, Version, Name and
 	// Streams are saved as given (StartedAt only when it registers). It returns the job leases n holds,
-	// in job id order. A node that had expired and heartbeats again holds what no other node claimed
+	// in job id order, whatever the jobs' states (a job stopped meanwhile is still leased until its
+	// holder releases it). A node that had expired and heartbeats again holds what no other node claimed
 	// meanwhile.
 	Heartbeat(ctx context.Context, n apistream.Node) ([]Lease, error)
 	// LeaveNode removes node id and releases every lease it holds, job and named, at once.
 	LeaveNode(ctx context.Context, id string) error
 	// Nodes lists the registered nodes by ID, alive or expired, with Jobs and Leader counted at now.
-	// Expired nodes are listed until PruneNodes removes them.
+	// Expired nodes are listed until PruneNodes removes them. Jobs counts the jobs whose lease names
+	// the node, whatever their state: for an expired node, those no other node has claimed yet.
 	Nodes(ctx context.Context, now time.Time) ([]*apistream.Node, error)
-	// PruneNodes removes the nodes expired before the given time, and returns how many.
+	// PruneNodes removes the nodes expired before the given time, releasing their leases as
+	// LeaveNode does, and returns how many.
 	PruneNodes(ctx context.Context, before time.Time) (int64, error)
 
 	// ClaimJobs leases to r.Node, in job id order, up to r.Limit jobs that need running and that no
 	// live node holds at r.Now: unleased, or leased by a node that is absent or expired. r.JobID, when
-	// set, claims only that job. Each claim increments the job's epoch. r.Node must be registered.
-	// Two nodes claiming at once never both get a job.
+	// set, claims only that job. Each claim increments the job's epoch. r.Node must be registered
+	// (else ENOTFOUND) and alive at r.Now (else ELEASE: it must heartbeat first). Two nodes claiming at
+	// once never both get a job.
 	ClaimJobs(ctx context.Context, r ClaimRequest) ([]Lease, error)
+	// Claimable counts the jobs that need running and that no live node holds at now: what ClaimJobs
+	// would take with no limit.
+	Claimable(ctx context.Context, now time.Time) (int64, error)
 	// ReleaseJob gives up lease l: the job is unleased, unless its lease is no longer l (then nothing
 	// changes).
 	ReleaseJob(ctx context.Context, l Lease) error
 
 	// AcquireLease takes or renews the lease named name for node until now+ttl. It succeeds when the
 	// lease is free, expired at now, or already node's; held reports whether node holds it after the
-	// call.
+	// call. ttl must be positive.
 	AcquireLease(ctx context.Context, name, node string, now time.Time, ttl time.Duration) (held bool, err error)
 	// ReleaseLease frees the named lease if node holds it.
 	ReleaseLease(ctx context.Context, name, node string) error

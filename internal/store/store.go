@@ -74,8 +74,14 @@ type Reader interface {
 // transition when its transition applied. A write that fails appends nothing. Events carry the job's
 // redacted view. Event ids increase in commit order: a reader that has read every event up to id N
 // will never see an event with an id of N or less appear later.
+//
+// TransitionJob, SetStreamConnection, SetNextRun and RecordRun are fenced by the lease their context
+// carries, if any (see Cluster): under a lease that is no longer the job's they fail with ELEASE and
+// write nothing; under the lease of another job they fail with EINTERNAL. Cluster's own writes
+// change no job as the log sees it and append no event.
 type Store interface {
 	Reader
+	Cluster
 
 	// CreateJob saves a new job in state pending. A duplicate name is ECONFLICT.
 	CreateJob(ctx context.Context, spec apistream.JobSpec, now time.Time) (*apistream.Job, error)

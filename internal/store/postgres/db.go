@@ -35,6 +35,7 @@ var _ store.Store = (*DB)(nil)
 const (
 	appendLock  = 0x61707300 // held by each transaction that appends events, and by prune's body deletes
 	migrateLock = 0x61707301 // held while migrating, so that two nodes starting at once migrate once
+	claimLock   = 0x61707302 // held by each ClaimJobs, so that claims see each other's commits
 )
 
 // DB is a store.Store on one PostgreSQL database.

@@ -25,19 +25,20 @@ type eventData struct {
 // appender collects the events one write transaction appends, so that the waiters are woken once it
 // has committed, and not when it rolls back.
 type appender struct {
-	tx   *sql.Tx
-	last int64
+	tx     *sql.Tx
+	last   int64
+	locked bool
 }
 
-// writeEvents runs fn in a write transaction holding the append lock, saves the newest id it
-// appended as the log's head, and wakes WaitEvents once it has committed. The lock is taken first,
-// before any row lock, so that writers queue on it and never deadlock.
+// writeEvents runs fn in a write transaction, saves the newest id it appended as the log's head, and
+// wakes WaitEvents once it has committed. The append lock, which numbers events in commit order, is
+// taken by the first append, or by lock: as late as the write allows, so that it is held for the
+// appends and the commit only, not for the whole write. Every writer takes its row locks before it
+// (the rows it changes come first, its events last), and no holder of the lock waits for a job's row,
+// so they never deadlock.
 func (db *DB) writeEvents(ctx context.Context, fn func(tx *sql.Tx, log *appender) error) error {
 	log := &appender{}
 	err := db.write(ctx, func(tx *sql.Tx) error {
-		if err := lockAppends(ctx, tx); err != nil {
-			return err
-		}
 		log.tx = tx
 		if err := fn(tx, log); err != nil {
 			return err
@@ -59,8 +60,23 @@ func (db *DB) writeEvents(ctx context.Context, fn func(tx *sql.Tx, log *appender
 	return err
 }
 
+// lock takes the append lock for the rest of the transaction, once.
+func (a *appender) lock(ctx context.Context) error {
+	if a.locked {
+		return nil
+	}
+	if err := lockAppends(ctx, a.tx); err != nil {
+		return err
+	}
+	a.locked = true
+	return nil
+}
+
 // append adds e to the log, with the redacted view of e.Job, and fills e.ID.
 func (a *appender) append(ctx context.Context, e *apistream.JobEvent) error {
+	if err := a.lock(ctx); err != nil {
+		return err
+	}
 	d := eventData{Run: e.Run, Transition: e.Transition}
 	if e.Job != nil {
 		d.Job = e.Job.Redacted()

@@ -125,8 +125,9 @@ func (db *DB) deleteBatches(ctx context.Context, query string, args ...any) (int
 
 // pruneBodies walks the bodies in hash order, a window at a time, deleting those nothing refers to.
 // The check and the delete share one write transaction holding the append lock, which every RecordRun
-// holds too: the delete's statements see every run and job committed before it, and no run can
-// commit in between, so a body in use is never deleted.
+// that may store a body nothing refers to yet holds from before it inserts: the delete's statements
+// see every run and job committed before it, and no such run can commit in between, so a body in use
+// is never deleted.
 func (db *DB) pruneBodies(ctx context.Context) (int64, error) {
 	var total int64
 	cursor := ""

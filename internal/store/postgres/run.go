@@ -65,9 +65,20 @@ func (db *DB) RecordRun(ctx context.Context, rec store.RunRecord) (*apistream.Jo
 	var job *apistream.Job
 	var id int64
 	err = db.writeEvents(ctx, func(tx *sql.Tx, log *appender) error {
+		if err := fence(ctx, tx, run.JobID); err != nil {
+			return err
+		}
 		j, err := findJob(ctx, tx, run.JobID)
 		if err != nil {
 			return err
+		}
+		// A body prune may be deleting: pruneBodies holds the append lock, and must see this run
+		// once it looks. The job's current body is not one (the job refers to it, and its row is
+		// locked by the fence): most runs, unchanged, take the lock only to append their event.
+		if _, fenced := store.LeaseFrom(ctx); rec.Body != nil && (!fenced || run.Response.SHA256 != j.LastSHA256) {
+			if err := log.lock(ctx); err != nil {
+				return err
+			}
 		}
 		if rec.Body != nil {
 			if _, err := tx.ExecContext(ctx, `

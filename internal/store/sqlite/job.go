@@ -183,6 +183,9 @@ func (db *DB) DeleteJob(ctx context.Context, id int64, at time.Time) error {
 // SetNextRun records when a job's next run is due (nil: none).
 func (db *DB) SetNextRun(ctx context.Context, id int64, at *time.Time) error {
 	return db.write(ctx, func(tx *sql.Tx) error {
+		if err := fence(ctx, tx, id); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE jobs SET next_run_at = ? WHERE id = ?`, encodeNullTime(at), id)
 		if err != nil {
 			return fmt.Errorf("set next run: %w", err)
@@ -312,6 +315,9 @@ func duplicateName(name string) error {
 // when reconnect is set) or, with nil, that it is not connected.
 func (db *DB) SetStreamConnection(ctx context.Context, id int64, connectedAt *time.Time, reconnect bool) error {
 	return db.write(ctx, func(tx *sql.Tx) error {
+		if err := fence(ctx, tx, id); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE jobs SET connected_at = ?, reconnects = reconnects + ? WHERE id = ?`,
 			encodeNullTime(connectedAt), reconnect, id)
 		if err != nil {

@@ -65,6 +65,9 @@ func (db *DB) RecordRun(ctx context.Context, rec store.RunRecord) (*apistream.Jo
 	var job *apistream.Job
 	var id int64
 	err = db.writeEvents(ctx, func(tx *sql.Tx, log *appender) error {
+		if err := fence(ctx, tx, run.JobID); err != nil {
+			return err
+		}
 		j, err := findJob(ctx, tx, run.JobID)
 		if err != nil {
 			return err

@@ -85,7 +85,7 @@ func TestOpen_Reopen(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got, want := userVersion(t, path), 6; got != want {
+	if got, want := userVersion(t, path), 7; got != want {
 		t.Fatalf("user_version: got %d, want %d", got, want)
 	}
 	if fi, err := os.Stat(path); err != nil {

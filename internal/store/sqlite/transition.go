@@ -15,6 +15,9 @@ import (
 func (db *DB) TransitionJob(ctx context.Context, id int64, to apistream.State, reason string, at time.Time) (*apistream.Job, error) {
 	var job *apistream.Job
 	err := db.writeEvents(ctx, func(tx *sql.Tx, log *appender) error {
+		if err := fence(ctx, tx, id); err != nil {
+			return err
+		}
 		j, err := findJob(ctx, tx, id)
 		if err != nil {
 			return err

@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Stream", testStream},
 		{"Event", testEvent},
 		{"Writers", testWriters},
+		{"Cluster", testCluster},
 	} {
 		t.Run(part.name, func(t *testing.T) {
 			t.Parallel()

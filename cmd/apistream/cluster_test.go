@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"sort"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/apistream/apistream"
+	"github.com/apistream/apistream/internal/httpapi"
+	"github.com/apistream/apistream/internal/store"
+	"github.com/apistream/apistream/internal/store/postgres"
+	"github.com/apistream/apistream/internal/store/postgres/pgtest"
+)
+
+// startNode runs the built binary as one node: serve on a free port with its own data directory
+// and the given flags.
+func startNode(t *testing.T, bin string, args ...string) *process {
+	t.Helper()
+	logs := &syncBuffer{}
+	args = append([]string{"serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--log-format", "json"}, args...)
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Signal(syscall.SIGTERM)
+			cmd.Wait()
+		}
+	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("node %v log:\n%s", args, logs)
+		}
+	})
+	var addr string
+	waitFor(t, "the node to listen", func() bool { addr = listenAddr(logs.String()); return addr != "" })
+	return &process{cmd: cmd, log: logs, client: httpapi.NewClient("http://"+addr, "")}
+}
+
+// TestCluster_ThreeNodes is the several-nodes acceptance: three servers on one PostgreSQL run 300
+// jobs every second against a local upstream. Every job runs on one node at a time: no two runs of a
+// job are scheduled less than an interval apart. One node is killed with SIGKILL: every job runs
+// again within the lease TTL plus an interval (and a claim tick), still never twice for one slot;
+// another leaves with SIGTERM and hands its jobs over at once.
+func TestCluster_ThreeNodes(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("builds the binary and starts PostgreSQL")
+	}
+	url := pgtest.URL(t)
+	const (
+		jobs     = 300
+		interval = time.Second
+		ttl      = 3 * time.Second
+	)
+	var mu sync.Mutex
+	hits := map[string]int{}
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits[r.URL.Path]++
+		n := hits[r.URL.Path]
+		mu.Unlock()
+		fmt.Fprintf(w, `{"n":%d}`, n/3)
+	}))
+	defer up.Close()
+	bin := buildBinary(t)
+	flags := []string{"--database-url", url, "--lease-ttl", ttl.String()}
+	a := startNode(t, bin, append(flags, "--node", "a")...)
+	b := startNode(t, bin, append(flags, "--node", "b")...)
+	c := startNode(t, bin, append(flags, "--node", "c")...)
+
+	ctx := context.Background()
+	// Created and started through the three nodes' APIs at once: each claims what it starts, and
+	// the shares even out.
+	ids := make([]int64, jobs)
+	var wg sync.WaitGroup
+	errs := make(chan error, jobs)
+	for n, via := range []*process{a, b, c} {
+		wg.Go(func() {
+			for i := n; i < jobs; i += 3 {
+				spec := apistream.DefaultJobSpec()
+				spec.Name, spec.URL, spec.Interval = fmt.Sprintf("job-%d", i), fmt.Sprintf("%s/job/%d", up.URL, i), apistream.Duration(interval)
+				j, err := via.client.CreateJob(ctx, spec)
+				if err == nil {
+					_, err = via.client.StartJob(ctx, j.Name)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				ids[i] = j.ID
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	db, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	runsOf := func(id int64) []*apistream.Run {
+		runs, err := db.Runs(ctx, id, store.RunFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sort.Slice(runs, func(i, j int) bool { return runs[i].ID < runs[j].ID })
+		return runs
+	}
+	// every job ran n times since at.
+	ranSince := func(at time.Time, n int64) func() bool {
+		return func() bool {
+			ms, err := db.JobMeasures(ctx, at, time.Now().Add(time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := 0
+			for _, m := range ms {
+				if m.Runs >= n {
+					k++
+				}
+			}
+			return k == jobs
+		}
+	}
+	waitFor(t, "every job to run twice", ranSince(time.Time{}, 2))
+	var held map[string]int64
+	waitFor(t, "the jobs shared by a, b and c", func() bool {
+		nodes, err := db.Nodes(ctx, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = map[string]int64{}
+		for _, n := range nodes {
+			held[n.Name] = n.Jobs
+		}
+		return held["a"]+held["b"]+held["c"] == jobs && held["a"] > 0 && held["b"] > 0 && held["c"] > 0
+	})
+	t.Logf("jobs held: %v", held)
+
+	// kill -9 b: its jobs stay its own until its lease lapses (a TTL after its last heartbeat, which
+	// was at most a third of one before the kill), then run on a and c.
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var ofB []int64
+	rows, err := conn.Query(ctx, `SELECT j.id FROM jobs j JOIN nodes n ON n.id = j.lease_node WHERE n.name = 'b'`)
+	if err == nil {
+		ofB, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+	}
+	if err != nil || len(ofB) == 0 {
+		t.Fatalf("b's jobs: %v, %v", ofB, err)
+	}
+	if err := b.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	b.cmd.Wait()
+	killed := time.Now()
+	waitFor(t, "every job to run after the kill", ranSince(killed.Add(ttl), 1))
+	t.Logf("kill -9: every job ran again within %s of the kill (lease TTL %s, interval %s)", time.Since(killed), ttl, interval)
+	for _, id := range ofB {
+		for _, r := range runsOf(id) {
+			if r.StartedAt.After(killed) && r.StartedAt.Before(killed.Add(2*ttl/3)) {
+				t.Fatalf("job %d of the killed node ran %s after the kill, before its lease could lapse", id, r.StartedAt.Sub(killed))
+			}
+		}
+	}
+
+	// SIGTERM a: it leaves the cluster as it exits, its jobs free at once for c (no TTL to wait).
+	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.cmd.Wait(); err != nil {
+		t.Fatalf("a exited with %v\n%s", err, a.log)
+	}
+	left := time.Now()
+	after, err := db.Nodes(ctx, left)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range after {
+		if n.Name == "a" {
+			t.Fatalf("a is still registered, holding %d jobs, once it has exited", n.Jobs)
+		}
+	}
+	waitFor(t, "every job to run on c", ranSince(left, 2))
+	t.Logf("SIGTERM: every job ran twice on c within %s of a's exit", time.Since(left))
+
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	c.cmd.Wait()
+	for _, id := range ids {
+		runs := runsOf(id)
+		for k := 1; k < len(runs); k++ {
+			if gap := runs[k].ScheduledAt.Sub(runs[k-1].ScheduledAt); gap < interval {
+				t.Fatalf("job %d: runs %d and %d scheduled %s apart, less than the interval: a slot ran twice",
+					id, runs[k-1].ID, runs[k].ID, gap)
+			}
+		}
+	}
+}
