@@ -15,9 +15,9 @@ func newNodesCmd(cf *clientFlags) *cobra.Command {
 		Short: "List the servers sharing the store: address, version, last heartbeat, jobs held, open streams",
 		Long: `List the nodes (servers) sharing the server's store: the alive ones, and those that stopped
 heartbeating without leaving (ALIVE no). HEARTBEAT is the age of each node's last heartbeat by the
-answering server's clock; JOBS counts the job leases a
-node holds, STREAMS the SSE streams it had open at its last heartbeat; LEADER marks the node that does
-the cluster's once-only work (pruning, job streams).`,
+answering server's clock; JOBS counts the job leases a node holds, STREAMS the SSE streams it had open
+at its last heartbeat; LEADER marks the node that does the cluster's once-only work (pruning, job
+streams).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			l, err := cf.client().Nodes(cmd.Context())
