@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -32,6 +33,7 @@ const (
 // benchHubConfig is what `apistream bench hub` measures.
 type benchHubConfig struct {
 	URL, Token, Topic string
+	PublishURL        string // where events are published: another node of the same cluster, or URL
 	Conns, Pad, Ramp  int
 	Publishers        int
 	Rate              float64
@@ -71,6 +73,7 @@ func (c benchHubConfig) total() int { return int(math.Round(c.Rate * c.Duration.
 // the duration. Delivered counts each event once per subscriber; duplicates are counted apart.
 type benchHubReport struct {
 	URL             string   `json:"url"`
+	PublishURL      string   `json:"publish_url"`
 	Topic           string   `json:"topic"`
 	Conns           int      `json:"conns"`
 	Connected       int      `json:"connected"`
@@ -119,7 +122,9 @@ func newBenchHubCmd(cf *clientFlags) *cobra.Command {
 		Long: `Open --conns subscriber streams to /v1/subscribe/{topic} (--ramp at a time), publish --rate events/s
 for --duration to /v1/publish/{topic}, wait up to --drain for the rest, then report deliveries, loss,
 publish-to-receive latency and the server's memory per connection (from its /metrics).
-It talks only to --url, or else the global --server.`,
+It talks only to --url, or else the global --server, unless --publish-url names another node of the same
+cluster (servers on one --redis-url) to publish to: the latency is then from publish on that node to
+delivery on this one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := cf.client()
@@ -127,6 +132,7 @@ It talks only to --url, or else the global --server.`,
 				c = httpapi.NewClient(cfg.URL, c.Token)
 			}
 			cfg.URL, cfg.Token = c.URL, c.Token
+			cfg.PublishURL = strings.TrimRight(cfg.PublishURL, "/")
 			if err := cfg.validate(); err != nil {
 				return err
 			}
@@ -142,6 +148,7 @@ It talks only to --url, or else the global --server.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.URL, "url", "", "server to measure (default: the global --server)")
+	f.StringVar(&cfg.PublishURL, "publish-url", "", "publish to this server instead, another node of the same cluster (default: --url)")
 	f.StringVar(&cfg.Topic, "topic", "bench", "topic to subscribe and publish to")
 	f.IntVar(&cfg.Conns, "conns", 1000, "subscriber streams")
 	f.Float64Var(&cfg.Rate, "rate", 100, "events published per second")
@@ -181,6 +188,7 @@ func (b *benchRun) note(err error) {
 
 // benchHub runs the measurement. It returns early, with ctx's error, when ctx ends.
 func benchHub(ctx context.Context, cfg benchHubConfig) (*benchHubReport, error) {
+	cfg.PublishURL = cmp.Or(cfg.PublishURL, cfg.URL)
 	subTr := &http.Transport{DisableCompression: true}
 	pubTr := &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: cfg.Publishers}
 	defer subTr.CloseIdleConnections()
@@ -190,7 +198,7 @@ func benchHub(ctx context.Context, cfg benchHubConfig) (*benchHubReport, error) 
 		subs: &http.Client{Transport: subTr}, pubs: &http.Client{Transport: pubTr, Timeout: 10 * time.Second},
 		acked: newBitset(cfg.total()),
 	}
-	rep := &benchHubReport{URL: cfg.URL, Topic: cfg.Topic, Conns: cfg.Conns, Rate: cfg.Rate}
+	rep := &benchHubReport{URL: cfg.URL, PublishURL: cfg.PublishURL, Topic: cfg.Topic, Conns: cfg.Conns, Rate: cfg.Rate}
 
 	before, merr := b.scrape(ctx)
 	subCtx, stopSubs := context.WithCancel(ctx)
@@ -360,7 +368,7 @@ func (b *benchRun) publish(ctx context.Context) (failed int64) {
 	var nFail atomic.Int64
 	work := make(chan int)
 	var wg sync.WaitGroup
-	pubURL := b.cfg.URL + "/v1/publish/" + topicPath(b.cfg.Topic)
+	pubURL := b.cfg.PublishURL + "/v1/publish/" + topicPath(b.cfg.Topic)
 	for range b.cfg.Publishers {
 		wg.Go(func() {
 			for seq := range work {
@@ -516,6 +524,9 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 func (r *benchHubReport) print(w io.Writer) error {
 	tw := newTable(w)
 	fmt.Fprintf(tw, "target\t%s (topic %s)\n", r.URL, r.Topic)
+	if r.PublishURL != r.URL {
+		fmt.Fprintf(tw, "published on\t%s\n", r.PublishURL)
+	}
 	fmt.Fprintf(tw, "conns\t%d of %d open in %.1fs\n", r.Connected, r.Conns, r.ConnectSeconds)
 	fmt.Fprintf(tw, "published\t%d of %d = %.1f/s (%.0f/s asked), %d errors\n", r.Published, r.Scheduled, r.PublishRate, r.Rate, r.PublishErrors)
 	fmt.Fprintf(tw, "publish requests\tp50 %.1fms  p99 %.1fms\n", r.PublishP50Ms, r.PublishP99Ms)

@@ -28,6 +28,7 @@ type Config struct {
 	Listen    string `koanf:"listen"`
 	Data      string `koanf:"data"`
 	Database  string `koanf:"database-url"` // PostgreSQL instead of the SQLite file in Data
+	Redis     string `koanf:"redis-url"`    // the hub's messages through Redis, shared by every node on it
 	LogFormat string `koanf:"log-format"`
 	LogLevel  string `koanf:"log-level"`
 	Demo      bool   `koanf:"demo"`
@@ -78,6 +79,7 @@ func serveFlags(fs *pflag.FlagSet) {
 	fs.String("listen", "127.0.0.1:7780", "address to listen on")
 	fs.String("data", "./apistream-data", "directory of the SQLite database")
 	fs.String("database-url", "", "store in this PostgreSQL database (postgres://…) instead of the SQLite file in --data (env APISTREAM_DATABASE_URL)")
+	fs.String("redis-url", "", "carry the hub's messages through this Redis (redis://…), so that several servers on it serve the same streams (env APISTREAM_REDIS_URL)")
 	fs.String("log-format", "text", "log format: text or json")
 	fs.String("log-level", "info", "log level: debug, info, warn or error")
 	fs.Bool("demo", false, "also start a built-in demo API and two jobs polling it")
@@ -198,6 +200,9 @@ func (c *Config) Validate() error {
 		return apistream.Invalidf("data", "data directory is required")
 	}
 	if err := validDatabaseURL(c.Database); err != nil {
+		return err
+	}
+	if err := validRedisURL(c.Redis); err != nil {
 		return err
 	}
 	if !slices.Contains([]string{"text", "json"}, c.LogFormat) {

@@ -81,3 +81,36 @@ func TestLoadConfig_DatabaseURL(t *testing.T) {
 		t.Errorf("err %v repeats the URL's password", err)
 	}
 }
+
+func TestLoadConfig_RedisURL(t *testing.T) {
+	t.Parallel()
+	load := func(environ []string, args ...string) (*Config, error) {
+		fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+		serveFlags(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		return loadConfig(fs, environ)
+	}
+	cfg, err := load(nil)
+	if err != nil || cfg.Redis != "" {
+		t.Fatalf("default: %q, %v; want none (the in-process transport)", cfg.Redis, err)
+	}
+	cfg, err = load([]string{"APISTREAM_REDIS_URL=redis://127.0.0.1:6379/0"})
+	if got, want := cfg.Redis, "redis://127.0.0.1:6379/0"; err != nil || got != want {
+		t.Errorf("env: got %q, %v; want %q", got, err, want)
+	}
+	cfg, err = load([]string{"APISTREAM_REDIS_URL=redis://127.0.0.1:6379/0"}, "--redis-url", "rediss://:pw@cache:6380/1")
+	if got, want := cfg.Redis, "rediss://:pw@cache:6380/1"; err != nil || got != want {
+		t.Errorf("flag over env: got %q, %v; want %q", got, err, want)
+	}
+	for _, bad := range []string{"http://u:hunter2@cache:6379", "redis://u:hunter2@cache:6379/notadb", "hunter2"} {
+		_, err = load(nil, "--redis-url", bad)
+		if got, want := apistream.ErrorField(err), "redis-url"; got != want {
+			t.Fatalf("%q: err %v names %q, want %q", bad, err, got, want)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("err %v repeats the URL's password", err)
+		}
+	}
+}

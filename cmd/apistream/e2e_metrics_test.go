@@ -68,6 +68,7 @@ func TestServe_Metrics(t *testing.T) {
 		"apistream_hub_events_delivered_total 1",
 		"apistream_hub_delivery_latency_seconds_count 1",
 		"apistream_hub_slow_disconnects_total 0",
+		"apistream_hub_transport_resets_total 0",
 		`apistream_jobs{state="running"} 0`,
 		"process_resident_memory_bytes",
 	} {

@@ -23,7 +23,6 @@ import (
 	"github.com/apistream/apistream/internal/proxy"
 	"github.com/apistream/apistream/internal/runner"
 	"github.com/apistream/apistream/internal/store"
-	memtransport "github.com/apistream/apistream/internal/transport/memory"
 )
 
 func newServeCmd() *cobra.Command {
@@ -109,8 +108,11 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 	}
 	// Every producer hands its messages to the transport; the hub subscribes to it and fans out.
 	// Closed after the hub, which stops receiving first.
-	messages := memtransport.New(memtransport.Config{})
-	sharedTransport := false // the nodes' hubs share no messages
+	messages, err := openTransport(ctx, cfg, logger)
+	if err != nil {
+		return fmt.Errorf("open hub transport: %w", err)
+	}
+	sharedTransport := cfg.Redis != "" // every node's hub receives every message
 	defer messages.Close()
 	h, err := hub.New(hub.Config{
 		Transport: messages,

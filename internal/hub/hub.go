@@ -94,6 +94,11 @@ type Hub struct {
 	gmu    sync.RWMutex
 	groups map[string]*group // subscribers of patterns or of several topics, by their pattern set
 
+	// lost holds the topics with a state whose message the transport refused (Redis unreachable):
+	// their next events follow a document no subscriber got. See send.
+	lmu  sync.Mutex
+	lost map[string]bool
+
 	rmu   sync.Mutex
 	rolls map[string]*rollState // the open roll-up windows, by topic
 
@@ -108,6 +113,9 @@ type Stats struct {
 	Dropped         atomic.Uint64 // events not delivered because a subscriber's queue was full
 	SlowDisconnects atomic.Uint64 // subscribers disconnected because their queue was full or a write timed out
 	Connects        atomic.Uint64 // streams opened
+	// TransportResets counts the transport's word that messages were lost before they reached this
+	// hub (a Redis restarted empty): each ended every stream (see receive).
+	TransportResets atomic.Uint64
 }
 
 // group is the subscribers that asked for the same set of patterns (or of several topics).
@@ -129,6 +137,7 @@ func New(cfg Config) (*Hub, error) {
 		conns:  map[string]*Subscriber{},
 		groups: map[string]*group{},
 		rolls:  map[string]*rollState{},
+		lost:   map[string]bool{},
 	}
 	last, err := cfg.Transport.Last(ctx)
 	if err != nil {
@@ -206,21 +215,45 @@ func (h *Hub) PublishState(m apistream.Message, state []byte) (string, error) {
 }
 
 // send hands m to the transport and returns its event id.
+//
+// A message with a state that the transport refused leaves a hole no subscriber can see: the
+// producer goes on, and its next event (a patch) follows a document nobody received. So the topic is
+// marked, and its next message with a state is preceded by a drop of the topic on every node: its
+// streams end, and their clients reconnect to a snapshot of the new state (or, for a job, what the
+// store holds) instead of applying a patch to the wrong document.
 func (h *Hub) send(m transport.Message) (string, error) {
 	if h.ctx.Err() != nil {
 		return "", errShuttingDown
 	}
-	out, err := h.cfg.Transport.Publish(h.ctx, m)
-	if errors.Is(err, transport.ErrClosed) || h.ctx.Err() != nil {
-		return "", errShuttingDown
+	if m.State != nil && h.isLost(m.Topic) {
+		if _, err := h.publish(transport.Message{Kind: transport.KindDrop, Topic: m.Topic}); err != nil {
+			return "", err
+		}
+		h.setLost(m.Topic, false)
 	}
+	out, err := h.publish(m)
 	if err != nil {
-		return "", fmt.Errorf("publish: %w", err)
+		if m.State != nil && !errors.Is(err, errShuttingDown) {
+			h.setLost(m.Topic, true)
+		}
+		return "", err
 	}
 	if m := h.newest.Load(); m != nil && m.seq == out.Seq {
 		return m.id, nil
 	}
 	return out.WireID(), nil
+}
+
+// publish hands m to the transport.
+func (h *Hub) publish(m transport.Message) (transport.Message, error) {
+	out, err := h.cfg.Transport.Publish(h.ctx, m)
+	if errors.Is(err, transport.ErrClosed) || h.ctx.Err() != nil {
+		return out, errShuttingDown
+	}
+	if err != nil {
+		return out, fmt.Errorf("publish: %w", err)
+	}
+	return out, nil
 }
 
 var errShuttingDown = apistream.Errorf(apistream.EUNAVAILABLE, "the hub is shutting down")
@@ -230,8 +263,12 @@ var errShuttingDown = apistream.Errorf(apistream.EUNAVAILABLE, "the hub is shutt
 // in sequence order.
 func (h *Hub) receive(m transport.Message) {
 	h.seq.Store(m.Seq) // before any subscriber can see it: a resume from it is then known
-	if m.Kind == transport.KindDrop {
+	switch m.Kind {
+	case transport.KindDrop:
 		h.dropTopic(m.Topic)
+		return
+	case transport.KindReset:
+		h.transportReset(m.Seq)
 		return
 	}
 	t, err := h.lockTopic(m.Topic)

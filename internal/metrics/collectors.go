@@ -20,6 +20,7 @@ var (
 	descDropped     = prometheus.NewDesc("apistream_hub_events_dropped_total", "Events not queued because a subscriber's queue was full.", nil, nil)
 	descSlow        = prometheus.NewDesc("apistream_hub_slow_disconnects_total", "Subscribers disconnected because they could not keep up.", nil, nil)
 	descConnects    = prometheus.NewDesc("apistream_hub_connects_total", "Streams opened.", nil, nil)
+	descResets      = prometheus.NewDesc("apistream_hub_transport_resets_total", "Times the hub's transport lost messages before they reached this hub (every stream was ended, to resume).", nil, nil)
 	descJobs        = prometheus.NewDesc("apistream_jobs", "Jobs, by state.", []string{"state"}, nil)
 	descRuns        = prometheus.NewDesc("apistream_store_runs", "Runs stored.", nil, nil)
 	descBodies      = prometheus.NewDesc("apistream_store_bodies", "Distinct response bodies stored.", nil, nil)
@@ -30,7 +31,7 @@ var (
 type hubCollector struct{ h *hub.Hub }
 
 func (c *hubCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descConnections, descTopics, descPublished, descEmitted, descDelivered, descDropped, descSlow, descConnects} {
+	for _, d := range []*prometheus.Desc{descConnections, descTopics, descPublished, descEmitted, descDelivered, descDropped, descSlow, descConnects, descResets} {
 		ch <- d
 	}
 }
@@ -45,6 +46,7 @@ func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
 	for d, v := range map[*prometheus.Desc]uint64{
 		descPublished: st.Published.Load(), descEmitted: st.Emitted.Load(), descDelivered: st.Delivered.Load(),
 		descDropped: st.Dropped.Load(), descSlow: st.SlowDisconnects.Load(), descConnects: st.Connects.Load(),
+		descResets: st.TransportResets.Load(),
 	} {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
 	}

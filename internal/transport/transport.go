@@ -1,7 +1,8 @@
 // Package transport is the contract between the producers of hub messages and the hubs that fan them
 // out. Every producer (HTTP publish and batch, job streams, proxy streams) hands its message to the
 // Transport; every node's hub subscribes to it, keeps what it needs for replay and writes to its own
-// subscribers. One node and many nodes look the same: only the backend differs (memory/ now).
+// subscribers. One node and many nodes look the same: only the backend differs (memory/ for one node,
+// redis/ for several).
 //
 // The contract, which transporttest checks and every backend must pass unchanged:
 //
@@ -17,6 +18,11 @@
 //   - Bounded memory. A backend retains at most a bounded number of messages (its configured bound;
 //     twice it at most for backends that trim approximately).
 //   - Close. After Close, Publish and Subscribe fail with ErrClosed and no subscription is called.
+//   - Loss. A backend that can lose messages after Publish returned (a Redis restarted empty) tells
+//     every subscription that may have missed one with a KindReset message, never skipping silently:
+//     its Seq is the highest number that may have been lost, its Topic empty, and the messages after
+//     Seq follow. A hub ends the streams that may have missed something, so that their clients
+//     resume from what is known or get a reset.
 //
 // A subscription's function is called from the transport's delivery path: it must not block nor
 // call the transport.
@@ -36,6 +42,7 @@ type Kind uint8
 const (
 	KindEvent Kind = iota // an event for the topic's subscribers
 	KindDrop              // the topic's source is gone: forget its history and state, end its streams
+	KindReset             // not published: messages the subscription had not received are lost (see Loss)
 )
 
 // Message is one message on its way from a producer to every hub.
