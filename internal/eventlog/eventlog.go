@@ -38,7 +38,7 @@ type Config struct {
 	// Lead, when set, makes the Follower the one of the cluster (of the servers sharing the store): it
 	// handles events only while Lead reports true (the node holds the leader lease), and each time it
 	// becomes true it starts after the cursor saved under Name, which it needs, where the previous
-	// leader left off (at first, where the log ended when the first Follower of that name opened). An event handled by a leader that lost its lease mid-batch may be handled again
+	// leader left off (the first leader, where the log ended when it opened). An event handled by a leader that lost its lease mid-batch may be handled again
 	// by the next one; none is skipped.
 	Lead func() bool
 	// Batch is how many events one read takes (default 500).
@@ -64,7 +64,8 @@ type Follower struct {
 	mu      sync.Mutex
 	handled int64 // the cursor after the last batch handled, for Cursor
 
-	led bool // with Lead: it led at the last check, from the saved cursor on
+	led   bool  // with Lead: it led at the last check, from the saved cursor on
+	start int64 // with Lead: where it starts leading when no leader saved a cursor yet
 }
 
 // New returns a Follower; Open starts it.
@@ -93,17 +94,14 @@ func (f *Follower) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if f.cfg.Lead != nil && f.cursor == 0 {
-		// The first leader ever starts at the log's end, as a Follower without a name does, and
-		// saves it, so whichever node leads first starts there too.
+	if f.cfg.Lead != nil {
+		// Where to start should this node lead before any leader saved a cursor: the log's end, as
+		// a Follower without a name does. It saves nothing now: another node may be leading.
 		p, err := f.cfg.Store.Events(ctx, store.EventFilter{Newest: true, Limit: 1})
 		if err != nil {
 			return err
 		}
-		if err := f.cfg.Store.SetEventCursor(ctx, f.cfg.Name, p.Next); err != nil {
-			return err
-		}
-		f.cursor = p.Next
+		f.start = p.Next
 	}
 	f.handled = f.cursor
 	f.wg.Add(1)
@@ -174,6 +172,9 @@ func (f *Follower) leading() bool {
 				}
 			}
 			return false
+		}
+		if cursor == 0 {
+			cursor = f.start // the first leader of this name
 		}
 		f.cursor, f.led = cursor, true
 	}

@@ -34,6 +34,9 @@ func nodeID(name string) string {
 // heartbeat registers or refreshes the node and returns the job leases it holds. When the node
 // holds the leader lease, or can take it, it is the leader until the next heartbeat.
 func (r *Runner) heartbeat(ctx context.Context, now time.Time) ([]store.Lease, error) {
+	// A store that hangs must not hold the heartbeat past the point where it no longer matters.
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.LeaseTTL/3)
+	defer cancel()
 	n := r.node
 	n.HeartbeatAt, n.ExpiresAt = now, now.Add(r.cfg.LeaseTTL)
 	if r.cfg.Streams != nil {
@@ -41,24 +44,37 @@ func (r *Runner) heartbeat(ctx context.Context, now time.Time) ([]store.Lease, e
 	}
 	held, err := r.cfg.Store.Heartbeat(ctx, n)
 	if err != nil {
+		r.setLeader(false)
 		return nil, err
 	}
 	r.beat.Store(now.UnixNano())
 	leader, err := r.cfg.Store.AcquireLease(ctx, store.LeaderLease, n.ID, now, r.cfg.LeaseTTL)
 	if err != nil {
+		r.setLeader(false)
 		return nil, err
 	}
-	if r.leader.Swap(leader) != leader {
-		r.cfg.Logger.Info("leader", "node", n.ID, "leader", leader)
+	r.setLeader(leader)
+	if leader {
+		// Nodes gone for an hour leave the list: a killed node is shown as expired for a while.
+		if _, err := r.cfg.Store.PruneNodes(ctx, now.Add(-time.Hour)); err != nil {
+			r.cfg.Logger.Error("prune nodes", "err", err)
+		}
 	}
 	return held, nil
+}
+
+func (r *Runner) setLeader(leader bool) {
+	if r.leader.Swap(leader) != leader {
+		r.cfg.Logger.Info("leader", "node", r.node.ID, "leader", leader)
+	}
 }
 
 // Node returns the runner's node as it registers it.
 func (r *Runner) Node() apistream.Node { return r.node }
 
-// Leader reports whether this node held the cluster's leader lease at its last heartbeat.
-func (r *Runner) Leader() bool { return r.leader.Load() }
+// Leader reports whether this node holds the cluster's leader lease: it took or renewed it at its
+// last heartbeat, and that was less than a TTL ago.
+func (r *Runner) Leader() bool { return r.leader.Load() && !r.lapsed() }
 
 // leaseLoop heartbeats until the runner closes, handing what each heartbeat found to claimLoop.
 // Nothing else happens on it, so that no write of a job, nor a caller holding writeMu, delays the
@@ -274,6 +290,8 @@ func (r *Runner) claimOne(ctx context.Context, id int64) error {
 // release gives a lease back, logging failures: an unreleased lease lapses with the node's
 // heartbeat, or is released at the next one.
 func (r *Runner) release(ctx context.Context, l store.Lease) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
 	if err := r.cfg.Store.ReleaseJob(ctx, l); err != nil && !errors.Is(err, context.Canceled) {
 		r.cfg.Logger.Error("release job lease", "job_id", l.JobID, "err", err)
 	}

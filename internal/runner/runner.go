@@ -240,6 +240,11 @@ func (r *Runner) startWorker(l store.Lease) {
 		r.mu.Unlock()
 		r.stopWorker(id)
 		r.mu.Lock()
+		if r.closed {
+			r.mu.Unlock()
+			cancel()
+			return
+		}
 	}
 	r.workers[id] = w
 	r.wg.Add(1)

@@ -248,14 +248,7 @@ func fence(ctx context.Context, tx *sql.Tx, id int64) error {
 	if !ok {
 		// Unfenced, the write still locks the job's row before it reads the job, so that what it
 		// reads (the state it moves from) is what it changes.
-		var one int
-		err := tx.QueryRowContext(ctx, `SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE`, id).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return jobNotFound(id)
-		} else if err != nil {
-			return fmt.Errorf("lock job: %w", err)
-		}
-		return nil
+		return lockJob(ctx, tx, id)
 	}
 	if err := leaseFor(l, id); err != nil {
 		return err
@@ -270,6 +263,19 @@ func fence(ctx context.Context, tx *sql.Tx, id int64) error {
 	}
 	if !node.Valid || node.String != l.Node || epoch != l.Epoch {
 		return store.LeaseLost(l)
+	}
+	return nil
+}
+
+// lockJob locks job id's row for the rest of tx: the write's read-check-write of the job is then
+// atomic. Every write locks its job's row before it takes the append lock.
+func lockJob(ctx context.Context, tx *sql.Tx, id int64) error {
+	var one int
+	err := tx.QueryRowContext(ctx, `SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE`, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return jobNotFound(id)
+	} else if err != nil {
+		return fmt.Errorf("lock job: %w", err)
 	}
 	return nil
 }

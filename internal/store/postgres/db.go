@@ -2,12 +2,13 @@
 // through database/sql, a pool of connections, numbered migrations of its own.
 //
 // Times are stored as unix nanoseconds (BIGINT) and come back in UTC, exact to the nanosecond; the
-// zero time.Time is stored as 0. Every write that appends to the event log first takes one
-// transaction-level advisory lock (appendLock) and holds it until it commits or rolls back: ids,
-// taken from a sequence inside the transaction, are then taken in commit order, so a reader that has
-// read up to id N never sees a smaller id commit later. The same lock makes a job's
-// read-check-write (a transition, a run's transition) atomic, as SQLite's one writer does. Reads run
-// in REPEATABLE READ transactions, so that each sees one snapshot.
+// zero time.Time is stored as 0. Every write that appends to the event log takes one
+// transaction-level advisory lock (appendLock) before its first append and holds it until it commits
+// or rolls back: ids, taken from a sequence inside the transaction, are then taken in commit order,
+// so a reader that has read up to id N never sees a smaller id commit later. A write of a job first
+// locks the job's row, which makes its read-check-write (a transition, a run's transition) atomic,
+// as SQLite's one writer does; row locks always come before the append lock. Reads run in
+// REPEATABLE READ transactions, so that each sees one snapshot.
 //
 // Each appending transaction also NOTIFYs the newest id it appended; every DB LISTENs on a connection
 // of its own, so WaitEvents wakes on the commits of every node, and polls the log's head as well in

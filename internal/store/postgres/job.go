@@ -169,6 +169,9 @@ func (db *DB) UpdateJobSpec(ctx context.Context, id int64, spec apistream.JobSpe
 // It appends a deleted event carrying the job as it was. Its bodies stay until the next Prune.
 func (db *DB) DeleteJob(ctx context.Context, id int64, at time.Time) error {
 	return db.writeEvents(ctx, func(tx *sql.Tx, log *appender) error {
+		if err := lockJob(ctx, tx, id); err != nil { // two deletes, or a run meanwhile, wait for this one
+			return err
+		}
 		job, err := findJob(ctx, tx, id)
 		if err != nil {
 			return err

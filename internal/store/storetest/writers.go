@@ -32,6 +32,8 @@ func testWriters(t *testing.T, open func(t *testing.T) store.Store) {
 		go func() {
 			var cursor int64
 			for ctx.Err() == nil {
+				// Writing had ended before this read began: an empty page then is the log's end.
+				ended := writing.Err() != nil
 				page, err := s.Events(ctx, store.EventFilter{After: cursor, Limit: 7})
 				if err != nil {
 					followed <- err
@@ -48,7 +50,7 @@ func testWriters(t *testing.T, open func(t *testing.T) store.Store) {
 				if len(page.Events) > 0 {
 					continue
 				}
-				if writing.Err() != nil { // every write committed before, and the log is read to its end
+				if ended { // every write committed before, and the log is read to its end
 					followed <- nil
 					return
 				}
