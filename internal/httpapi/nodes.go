@@ -8,7 +8,8 @@ import (
 )
 
 // NodeList is the body of GET /v1/admin/nodes: the nodes sharing the store, by id, alive or expired
-// (a node that stopped heartbeating without leaving), as the store counted them at Now. Now is the answering server's clock, so a
+// (a node that stopped heartbeating without leaving, until it is pruned), as the store counted them
+// at Now. Now is the answering server's clock, so a
 // client reads each heartbeat's age against it rather than against its own. Self is the id of the
 // node that answered: which one a load balancer chose.
 type NodeList struct {
