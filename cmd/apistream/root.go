@@ -65,6 +65,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newReportCmd(cf),
 		newTailCmd(cf),
 		newEventsCmd(cf),
+		newNodesCmd(cf),
 		newBenchCmd(cf),
 	)
 	return root

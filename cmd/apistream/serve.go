@@ -198,9 +198,10 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 	px := proxy.New(pc)
 	defer px.Close()
 	m.Gauge("apistream_proxy_polls", "Targets polled for on-demand proxy streams.", func() float64 { return float64(px.Polls()) })
+	m.AttachNode(func() int { return len(run.Active()) }, run.Leader)
 
 	srv := httpapi.NewServer(httpapi.Config{
-		Store: db, Runner: run, Policy: policy, Token: cfg.APIToken, Hub: h, Auth: authn,
+		Store: db, Runner: run, Node: run.Node().ID, Policy: policy, Token: cfg.APIToken, Hub: h, Auth: authn,
 		CORSOrigins: cfg.CORSOrigins, JobStreams: streams, Proxy: px, Metrics: m.Handler(), Logger: logger,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout, BodyTimeout: cfg.BodyTimeout, IdleTimeout: cfg.IdleTimeout,
 		MaxConnections: cfg.MaxConnections, KeepAlive: cfg.KeepAlive,

@@ -67,6 +67,15 @@ func (c *Client) Version(ctx context.Context) (*VersionInfo, error) {
 	return &v, nil
 }
 
+// Nodes lists the nodes sharing the server's store, with the server's time of the count.
+func (c *Client) Nodes(ctx context.Context) (*NodeList, error) {
+	var l NodeList
+	if err := c.do(ctx, http.MethodGet, "/v1/admin/nodes", nil, nil, &l); err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
 // CreateJob registers a job. The job starts pending.
 func (c *Client) CreateJob(ctx context.Context, spec apistream.JobSpec) (*apistream.Job, error) {
 	var j apistream.Job

@@ -45,6 +45,9 @@ type Config struct {
 	// Store is read only: every change to a job goes through Runner.
 	Store  store.Reader
 	Runner JobRunner
+	// Node is the id of this server's node among those sharing Store, which GET /v1/admin/nodes
+	// names as the one that answered.
+	Node string
 	// Policy decides which proxy targets may be polled (jobs are checked by Runner).
 	Policy *poller.Policy
 	// Token, when set, is the admin token: required as "Authorization: Bearer TOKEN" on the jobs and
@@ -154,6 +157,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /v1/report", s.admin(s.handleReport))
 	m.HandleFunc("GET /v1/events", s.admin(s.handleEvents))
 	m.HandleFunc("GET /v1/events/stream", s.admin(s.handleEventStream))
+	m.HandleFunc("GET /v1/admin/nodes", s.admin(s.handleNodes))
 
 	if s.cfg.Metrics != nil {
 		m.HandleFunc("GET /metrics", s.admin(s.cfg.Metrics.ServeHTTP))

@@ -146,5 +146,5 @@ func TestServer_Store(t *testing.T) {
 // readMethods are the methods of store.Store that only read.
 var readMethods = []string{
 	"Job", "JobByName", "Jobs", "Runs", "Run", "Body", "Revisions", "DocumentAt", "RunMeasures",
-	"JobMeasures", "Transitions", "Events", "WaitEvents", "EventCursor", "Stats",
+	"JobMeasures", "Transitions", "Events", "WaitEvents", "EventCursor", "Stats", "Nodes",
 }

@@ -86,6 +86,20 @@ func (m *Metrics) Attach(h *hub.Hub, st store.Reader) {
 	m.reg.MustRegister(&hubCollector{h: h}, &jobsCollector{st: st})
 }
 
+// AttachNode adds this node's share of the cluster's work, read at scrape time: apistream_node_jobs,
+// the jobs it runs (jobs counts them), and apistream_node_leader, 1 while it holds the cluster's
+// leader lease (leader says so) and 0 otherwise. Prometheus scrapes each node on its own, so the
+// figures carry no node label: the scrape's instance is the node.
+func (m *Metrics) AttachNode(jobs func() int, leader func() bool) {
+	m.Gauge("apistream_node_jobs", "Jobs this node runs: the job leases it holds.", func() float64 { return float64(jobs()) })
+	m.Gauge("apistream_node_leader", "1 while this node is the cluster's leader (pruning, job streams), else 0.", func() float64 {
+		if leader() {
+			return 1
+		}
+		return 0
+	})
+}
+
 // Gauge adds a figure read at scrape time, such as the number of proxy polls.
 func (m *Metrics) Gauge(name, help string, value func() float64) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, value))

@@ -58,6 +58,10 @@ type Reader interface {
 
 	// Stats counts what is stored.
 	Stats(ctx context.Context) (Stats, error)
+
+	// Nodes lists the registered nodes by ID, alive or expired, with Jobs and Leader counted at now
+	// (see Cluster).
+	Nodes(ctx context.Context, now time.Time) ([]*apistream.Node, error)
 }
 
 // Store persists jobs, runs, bodies and transitions: a Reader and the writes. Every method is safe
