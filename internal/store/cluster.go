@@ -33,10 +33,7 @@ type Cluster interface {
 	Heartbeat(ctx context.Context, n apistream.Node) ([]Lease, error)
 	// LeaveNode removes node id and releases every lease it holds, job and named, at once.
 	LeaveNode(ctx context.Context, id string) error
-	// Nodes lists the registered nodes by ID, alive or expired, with Jobs and Leader counted at now.
-	// Expired nodes are listed until PruneNodes removes them. Jobs counts the jobs whose lease names
-	// the node, whatever their state: for an expired node, those no other node has claimed yet.
-	Nodes(ctx context.Context, now time.Time) ([]*apistream.Node, error)
+	// Nodes, a read, is in Reader.
 	// PruneNodes removes the nodes expired before the given time, releasing their leases as
 	// LeaveNode does, and returns how many.
 	PruneNodes(ctx context.Context, before time.Time) (int64, error)
