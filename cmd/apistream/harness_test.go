@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -63,7 +64,7 @@ type testServer struct {
 func startServer(t *testing.T, args ...string) *testServer {
 	t.Helper()
 	args = append([]string{"serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "debug"}, args...)
-	if !strings.Contains(strings.Join(args, " "), "--data") {
+	if !slices.ContainsFunc(args, func(a string) bool { return a == "--data" || strings.HasPrefix(a, "--data=") }) {
 		args = append(args, "--data", t.TempDir())
 	}
 	ctx, cancel := context.WithCancel(context.Background())
