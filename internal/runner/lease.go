@@ -116,8 +116,11 @@ type beatResult struct {
 
 // claimLoop makes the workers follow each heartbeat and claims jobs every ClaimEvery, until the
 // runner closes.
+//
+// A claim is also due the moment another node holding jobs would expire, as last seen: a killed
+// node's jobs are claimed as soon as its lease lapses, not up to a ClaimEvery later.
 func (r *Runner) claimLoop(held <-chan beatResult) {
-	t := time.NewTicker(r.cfg.ClaimEvery)
+	t := time.NewTimer(r.cfg.ClaimEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -138,7 +141,20 @@ func (r *Runner) claimLoop(held <-chan beatResult) {
 			}
 			r.writeMu.Unlock()
 		}
+		t.Reset(r.untilClaim())
 	}
+}
+
+// untilClaim returns how long until the next claim: ClaimEvery, or less when another node holding
+// jobs expires sooner (just after it, so that it has).
+func (r *Runner) untilClaim() time.Duration {
+	wait := r.cfg.ClaimEvery
+	if e := r.expiry.Load(); e != 0 {
+		if d := time.Unix(0, e).Sub(r.cfg.Now()) + 10*time.Millisecond; d > 0 && d < wait {
+			wait = d
+		}
+	}
+	return wait
 }
 
 // lapsed reports whether no heartbeat has succeeded for a whole TTL: other nodes may be claiming
@@ -232,15 +248,20 @@ func (r *Runner) share(ctx context.Context, now time.Time, orphans int64) (mine,
 	}
 	r.alone.Store(len(nodes) == 1 && nodes[0].ID == r.node.ID)
 	live, total := int64(0), orphans
+	var expiry int64 // the soonest another live node holding jobs expires
 	for _, n := range nodes {
 		if n.Alive(now) {
 			live++
 			total += n.Jobs
+			if e := n.ExpiresAt.UnixNano(); n.ID != r.node.ID && n.Jobs > 0 && (expiry == 0 || e < expiry) {
+				expiry = e
+			}
 		}
 		if n.ID == r.node.ID {
 			mine = n.Jobs
 		}
 	}
+	r.expiry.Store(expiry)
 	live = max(live, 1)
 	return mine, (total + live - 1) / live, nil
 }

@@ -73,7 +73,8 @@ type Runner struct {
 	node   apistream.Node
 	beat   atomic.Int64 // unix nanoseconds of the last successful heartbeat
 	leader atomic.Bool
-	alone  atomic.Bool // no other node was registered at the last look
+	alone  atomic.Bool  // no other node was registered at the last look
+	expiry atomic.Int64 // unix nanoseconds when the soonest other node holding jobs expires, as last seen; 0: none
 }
 
 // New returns a Runner; Open starts it.
