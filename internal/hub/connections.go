@@ -53,4 +53,3 @@ func (h *Hub) Disconnect(id, reason string) error {
 	s.kick(reason)
 	return nil
 }
-
