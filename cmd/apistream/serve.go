@@ -120,7 +120,7 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer) error {
 		LeaseTTL:      cfg.LeaseTTL,
 		// The SQLite file is locked to this server (lockData): no other node can be running its jobs.
 		Exclusive: cfg.Database == "",
-		Streams:   func() int64 { c, _ := h.Connections(); return int64(len(c)) },
+		Streams:   func() int64 { return int64(h.ConnectionCount()) },
 	})
 	// Every producer hands its messages to the transport; the hub subscribes to it and fans out.
 	// Closed after the hub, which stops receiving first.

@@ -38,8 +38,8 @@ type Config struct {
 	// Lead, when set, makes the Follower the one of the cluster (of the servers sharing the store): it
 	// handles events only while Lead reports true (the node holds the leader lease), and each time it
 	// becomes true it starts after the cursor saved under Name, which it needs, where the previous
-	// leader left off (the first leader, where the log ended when it opened). An event handled by a leader that lost its lease mid-batch may be handled again
-	// by the next one; none is skipped.
+	// leader left off (the first leader: where the log ended when it opened). An event handled by a
+	// leader that lost its lease mid-batch may be handled again by the next one; none is skipped.
 	Lead func() bool
 	// Batch is how many events one read takes (default 500).
 	Batch  int

@@ -42,6 +42,13 @@ func (h *Hub) Connections() ([]Connection, map[string]int) {
 	return conns, counts
 }
 
+// ConnectionCount returns how many streams are open, without listing them.
+func (h *Hub) ConnectionCount() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.conns)
+}
+
 // Disconnect ends the stream with the given id; the client may reconnect and resume.
 func (h *Hub) Disconnect(id, reason string) error {
 	h.mu.RLock()

@@ -118,7 +118,7 @@ func (s *Streamer) Handle(e apistream.JobEvent) {
 
 // stateRun returns the id of the run whose document is the topic's state in the hub, 0 when none.
 func (s *Streamer) stateRun(topic string) int64 {
-	id, _ := s.hub.ResumePoint(topic, "")
+	id, _, _ := s.hub.State(topic)
 	n, _ := strconv.ParseInt(id, 10, 64)
 	return n
 }

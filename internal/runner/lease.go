@@ -332,21 +332,22 @@ func (r *Runner) leave() {
 // its worker restarted with the new spec. The runner's own changes are followed when they are made,
 // so their events change nothing.
 func (r *Runner) HandleEvent(e apistream.JobEvent) {
-	switch e.Type {
-	case apistream.EventDeleted, apistream.EventUpdated, apistream.EventTransition:
-	default:
-		return
-	}
 	r.mu.Lock()
 	w := r.workers[e.JobID]
 	r.mu.Unlock()
 	if w == nil || e.Job == nil {
 		return
 	}
-	switch {
-	case e.Type == apistream.EventDeleted:
-	case e.Type == apistream.EventUpdated && !e.Job.UpdatedAt.Equal(w.loaded()):
-	case e.Type == apistream.EventTransition && !wantsWorker(e.Job):
+	switch e.Type {
+	case apistream.EventDeleted:
+	case apistream.EventUpdated:
+		if e.Job.UpdatedAt.Equal(w.loaded()) {
+			return
+		}
+	case apistream.EventTransition:
+		if wantsWorker(e.Job) {
+			return
+		}
 	default:
 		return
 	}
