@@ -297,3 +297,28 @@ func TestCluster_FollowsOtherNodes(t *testing.T) {
 		}
 	})
 }
+
+// TestCluster_StoreGone: a node whose store stops answering cannot heartbeat; once a whole TTL has
+// passed without one, other nodes may be claiming its jobs, so it stops every worker and no longer
+// leads.
+func TestCluster_StoreGone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t)
+		ttl := 6 * time.Second
+		a := c.start(t, "a", runner.Config{LeaseTTL: ttl})
+		c.createJobs(t, a.runner, 3, time.Second)
+		time.Sleep(3 * time.Second)
+		if got := held(a); len(got) != 3 || !a.runner.Leader() {
+			t.Fatalf("a runs %v, leader %v: want 3 jobs, leading", got, a.runner.Leader())
+		}
+		c.db.Close() // every heartbeat fails from now on
+		time.Sleep(ttl / 2)
+		if got := held(a); len(got) != 3 {
+			t.Fatalf("a stopped its jobs %s after its last heartbeat, before a TTL (%v left)", ttl/2, got)
+		}
+		time.Sleep(ttl)
+		if got := held(a); len(got) != 0 || a.runner.Leader() {
+			t.Fatalf("a TTL without a heartbeat: a runs %v, leader %v; want none, not leading", got, a.runner.Leader())
+		}
+	})
+}
